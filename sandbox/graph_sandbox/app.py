@@ -1,0 +1,295 @@
+"""The ASGI application: Starlette routes for the token side, Graph v1.0 and the /_sandbox/ control API.
+
+``GraphMiddleware`` wraps every Graph request (and every $batch item, which is dispatched back
+through the same application) with what the real service does around a handler: request ids,
+authentication, throttling, injected faults, counters, and one commit of the tenant per HTTP request.
+"""
+import json
+import random
+import uuid
+from pathlib import Path
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from starlette.applications import Starlette
+from starlette.routing import Match, Route
+
+from . import auth, control, seed
+from .http import GRAPH_CONTENT_TYPE, GraphHTTPError, error_body, error_response, graph_json, read_json
+from .resources import directory, groups, invitations, licensing, users
+from .tenant import Tenant
+
+MAX_BATCH = 20
+
+
+class Sandbox:
+    """Everything one running sandbox owns: its state directory, tenant, signing key and controls."""
+
+    def __init__(self, state_dir, seed_path=None, config=None):
+        self.state_dir = Path(state_dir)
+        self.seed = seed.read_seed(seed_path)
+        self.control = control.Control(config)
+        self.counters = self.control.counters
+        self.rng = random.Random()
+        self._load_signing_key()
+        self.tenant = Tenant(self.state_dir / "tenant.sqlite", replication_lag=lambda: self.control.replication_lag)
+        if not self.tenant.initialized:
+            seed.apply_seed(self.tenant, self.seed)
+
+    def _load_signing_key(self):
+        path = self.state_dir / "token-signing-key.pem"
+        if path.exists():
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        else:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                               serialization.NoEncryption()))
+            path.chmod(0o600)
+        self.signing_key = key
+        self.signing_public_key = key.public_key()
+        self.signing_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.signing_public_key))
+        self.signing_kid = self.signing_jwk["kid"] = uuid.uuid5(uuid.NAMESPACE_URL, self.signing_jwk["n"]).hex
+        self.signing_jwk.update(use="sig", alg="RS256")
+
+    def reset(self):
+        self.tenant.wipe()
+        seed.apply_seed(self.tenant, self.seed)
+        self.control.reset()
+
+
+def _header(scope, name):
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+class GraphMiddleware:
+    def __init__(self, app, starlette_app):
+        self.app = app
+        self.starlette_app = starlette_app
+
+    def _route_of(self, scope):
+        for route in self.starlette_app.routes:
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                return route.path
+        return scope["path"]
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope["path"].startswith("/v1.0/"):
+            return await self.app(scope, receive, send)
+        sandbox = self.starlette_app.state.sandbox
+        batch_item = scope.get("graph_batch_item", False)
+        state = scope.setdefault("state", {})
+        state["request_id"] = str(uuid.uuid4())
+        state["client_request_id"] = _header(scope, b"client-request-id") or state["request_id"]
+        method = scope["method"]
+        route = self._route_of(scope)
+        status_box = {}
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                status_box["status"] = message["status"]
+                extra = [(b"request-id", state["request_id"].encode()),
+                         (b"client-request-id", state["client_request_id"].encode()),
+                         (b"odata-version", b"4.0")]
+                message = dict(message, headers=list(message.get("headers", [])) + extra)
+            await send(message)
+
+        if not batch_item:
+            sandbox.counters.count_http(method, route, method != "GET" or await _batch_writes(scope, receive, state))
+            fault = sandbox.control.next_fault(scope["path"], sandbox.rng)
+            if fault == "drop":
+                return await _drop_connection(send)
+            if fault in (429, 503):
+                error = GraphHTTPError(fault, "TooManyRequests" if fault == 429 else "serviceNotAvailable",
+                                       "Please retry again later." if fault == 429 else "The service is temporarily unavailable. Please retry later.",
+                                       headers={"Retry-After": str(sandbox.control.config["faults"].get("retry_after", 1))})
+                return await _send_error(scope, send_with_headers, error, status_box, sandbox)
+        receive = state.pop("replay_receive", receive)
+        try:
+            claims = auth.authenticate(sandbox, _header(scope, b"authorization"))
+            state["roles"] = set(claims.get("roles") or [])
+            state["app_id"] = claims.get("appid")
+            if route != "/v1.0/$batch":
+                sandbox.counters.count_operation(method, route)
+                settings = sandbox.control.config["throttling"]
+                if settings.get("enabled"):
+                    query = dict(_query_items(scope))
+                    limited = sandbox.control.throttle.charge(settings, state["app_id"], method, route, query)
+                    if limited:
+                        raise GraphHTTPError(429, "TooManyRequests", "Please retry again later.", headers={
+                            "Retry-After": "%.1f" % max(limited[0], 0.1),
+                            "x-ms-throttle-scope": "Tenant_Application/ReadWrite/%s/%s" % (state["app_id"], sandbox.tenant.id),
+                            "x-ms-throttle-information": limited[1]})
+        except GraphHTTPError as exc:
+            return await _send_error(scope, send_with_headers, exc, status_box, sandbox)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            if not batch_item:
+                sandbox.tenant.commit()
+                sandbox.counters.count_status(status_box.get("status", 500))
+
+
+def _query_items(scope):
+    from urllib.parse import parse_qsl
+    return parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+
+
+async def _batch_writes(scope, receive, state):
+    """Whether a $batch request carries a write (its body is read here and replayed to the handler)."""
+    if scope["method"] != "POST" or scope["path"] != "/v1.0/$batch":
+        return False
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+
+    async def replay():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    state["replay_receive"] = replay
+    try:
+        items = json.loads(body).get("requests") or []
+        return any(str(item.get("method", "GET")).upper() != "GET" for item in items if isinstance(item, dict))
+    except (ValueError, AttributeError):
+        return True
+
+
+async def _send_error(scope, send, exc, status_box, sandbox):
+    from starlette.requests import Request
+    request = Request(scope)
+    response = error_response(request, exc)
+    await response(scope, None, send)
+    if not scope.get("graph_batch_item"):
+        sandbox.counters.count_status(exc.status)
+
+
+class DroppedConnection(Exception):
+    """Raised after a partial response so the server closes the connection mid-reply."""
+
+
+async def _drop_connection(send):
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")]})
+    await send({"type": "http.response.body", "body": b'{"value": [', "more_body": True})
+    raise DroppedConnection("fault injection: connection dropped")
+
+
+async def graph_exception(request, exc):
+    return error_response(request, exc)
+
+
+async def batch(request):
+    """POST /v1.0/$batch: each item runs through the whole application, dependencies first."""
+    body = await read_json(request)
+    items = body.get("requests")
+    if not isinstance(items, list) or not items:
+        raise GraphHTTPError(400, "BadRequest", "Invalid batch payload format.")
+    if len(items) > MAX_BATCH:
+        raise GraphHTTPError(400, "BadRequest", "The number of requests in the batch exceeds the limit of %d." % MAX_BATCH)
+    seen = set()
+    for item in items:
+        if not isinstance(item, dict) or not item.get("id") or not item.get("method") or not item.get("url"):
+            raise GraphHTTPError(400, "BadRequest", "Invalid batch payload format: every request needs id, method and url.")
+        key = str(item["id"]).lower()
+        if key in seen:
+            raise GraphHTTPError(400, "BadRequest", "Batch request contains duplicate request id '%s'." % item["id"])
+        seen.add(key)
+        headers = {k.lower(): v for k, v in (item.get("headers") or {}).items()}
+        if item.get("body") is not None and "content-type" not in headers:
+            raise GraphHTTPError(400, "BadRequest", "Content-Type header must be specified for request '%s' with a body." % item["id"])
+    for item in items:
+        for dep in item.get("dependsOn") or []:
+            if str(dep).lower() not in seen:
+                raise GraphHTTPError(400, "BadRequest", "Request '%s' depends on '%s', which is not in the batch." % (item["id"], dep))
+    results = {}
+    for item in _dependency_order(items):
+        failed = [d for d in item.get("dependsOn") or [] if results[str(d).lower()]["status"] >= 400]
+        if failed:
+            results[str(item["id"]).lower()] = {
+                "id": item["id"], "status": 424, "headers": {"Content-Type": "application/json"},
+                "body": error_body(request, "FailedDependency", "The request depends on '%s', which failed." % failed[0])}
+            continue
+        results[str(item["id"]).lower()] = await _run_item(request, item)
+    responses = list(results.values())
+    request.app.state.sandbox.rng.shuffle(responses)  # Graph answers in any order
+    return graph_json({"responses": responses})
+
+
+def _dependency_order(items):
+    by_id = {str(i["id"]).lower(): i for i in items}
+    done, order = set(), []
+
+    def visit(item, path):
+        key = str(item["id"]).lower()
+        if key in done:
+            return
+        if key in path:
+            raise GraphHTTPError(400, "BadRequest", "The batch contains a circular dependsOn.")
+        for dep in item.get("dependsOn") or []:
+            visit(by_id[str(dep).lower()], path | {key})
+        done.add(key)
+        order.append(item)
+
+    for item in items:
+        visit(item, frozenset())
+    return order
+
+
+async def _run_item(request, item):
+    url = str(item["url"])
+    if not url.startswith("/"):
+        url = "/" + url
+    if url.lower().startswith("/v1.0/") or url.lower().startswith("http"):
+        return {"id": item["id"], "status": 400, "headers": {"Content-Type": "application/json"},
+                "body": error_body(request, "BadRequest", "Invalid request URL '%s': a batch URL is relative to the version, e.g. /users." % url)}
+    path, _, query = url.partition("?")
+    from urllib.parse import unquote
+    headers = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in (item.get("headers") or {}).items()]
+    for name in (b"authorization", b"client-request-id"):
+        value = request.headers.get(name.decode())
+        if value and not any(k == name for k, _ in headers):
+            headers.append((name, value.encode("latin-1")))
+    body = json.dumps(item["body"]).encode() if item.get("body") is not None else b""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": str(item["method"]).upper(),
+             "scheme": request.url.scheme, "server": request.scope.get("server"), "client": request.scope.get("client"),
+             "root_path": "", "path": "/v1.0" + unquote(path), "raw_path": ("/v1.0" + path).encode("latin-1"),
+             "query_string": query.encode("latin-1"), "headers": headers, "graph_batch_item": True}
+    sent = {"body": b""}
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            sent["status"] = message["status"]
+            sent["headers"] = {k.decode("latin-1"): v.decode("latin-1") for k, v in message.get("headers", [])}
+        elif message["type"] == "http.response.body":
+            sent["body"] += message.get("body", b"")
+
+    await request.app(scope, receive, send)
+    keep = ("location", "retry-after", "content-type", "x-ms-throttle-scope", "x-ms-throttle-information")
+    result = {"id": item["id"], "status": sent["status"],
+              "headers": {k.title() if k != "content-type" else "Content-Type": v for k, v in sent["headers"].items() if k in keep}}
+    if sent["body"]:
+        try:
+            result["body"] = json.loads(sent["body"])
+        except ValueError:
+            result["body"] = sent["body"].decode("utf-8", "replace")
+    return result
+
+
+def build_app(sandbox):
+    routes = list(auth.routes) + list(control.routes) + [Route("/v1.0/$batch", batch, methods=["POST"])]
+    for module in (users, groups, licensing, invitations, directory):
+        routes.extend(module.routes)
+    app = Starlette(routes=routes, exception_handlers={GraphHTTPError: graph_exception})
+    app.state.sandbox = sandbox
+    app.add_middleware(GraphMiddleware, starlette_app=app)
+    return app

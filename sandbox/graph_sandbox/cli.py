@@ -1,0 +1,122 @@
+"""python -m graph_sandbox serve --host 127.0.0.1 --port 0 --state-dir DIR [--seed FILE]"""
+import argparse
+import errno
+import json
+import os
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from .app import Sandbox, build_app
+from .seed import SeedError
+from .tls import ensure_certificates
+
+
+class _Server(uvicorn.Server):
+    """Writes connection.json once the socket accepts connections, removes it on shutdown."""
+
+    def __init__(self, config, on_ready, on_stop):
+        super().__init__(config)
+        self._on_ready, self._on_stop = on_ready, on_stop
+
+    async def startup(self, sockets=None):
+        await super().startup(sockets=sockets)
+        if not self.should_exit:
+            self._on_ready()
+
+    async def shutdown(self, sockets=None):
+        self._on_stop()
+        await super().shutdown(sockets=sockets)
+
+
+def fail(message):
+    print("graph_sandbox: error: %s" % message, file=sys.stderr)
+    return 2
+
+
+def connection_info(sandbox, host, port, ca_path):
+    tenant = sandbox.tenant
+    base = "https://%s:%d" % (host if ":" not in host else "[%s]" % host, port)
+    apps = []
+    for app in tenant.apps.values():
+        entry = {"name": app["name"], "client_id": app["id"], "roles": app["roles"]}
+        if app.get("secret"):
+            entry["client_secret"] = app["secret"]
+        if app.get("key_pem"):
+            path = sandbox.state_dir / "apps" / ("%s.pem" % app["id"])
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(app["key_pem"] + app["cert_pem"])
+            path.chmod(0o600)
+            entry["certificate_path"] = str(path)
+        apps.append(entry)
+    main = next(a for a in apps if a.get("client_secret"))
+    return {"tenant_id": tenant.id, "client_id": main["client_id"], "client_secret": main["client_secret"],
+            "authority_host": base, "graph_endpoint": base, "ca_path": str(ca_path),
+            "default_domain": tenant.default_domain, "verified_domains": list(tenant.verified_domains), "apps": apps}
+
+
+def serve(args):
+    state_dir = Path(args.state_dir).resolve()
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        probe = state_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        return fail("state directory %s is not writable: %s" % (state_dir, exc.strerror))
+    config = {}
+    if args.throttling:
+        config["throttling"] = {"enabled": True}
+    if args.replication_lag:
+        config["replication_lag_seconds"] = args.replication_lag
+    try:
+        sandbox = Sandbox(state_dir, args.seed, config)
+    except SeedError as exc:
+        return fail(str(exc))
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return fail("port %d on %s is already in use; pick another --port, or 0 for a free one" % (args.port, args.host))
+        return fail("cannot listen on %s:%d: %s" % (args.host, args.port, exc.strerror))
+    port = sock.getsockname()[1]
+    ca_path, server_pem = ensure_certificates(state_dir, [args.host])
+    connection_file = state_dir / "connection.json"
+    connection_file.unlink(missing_ok=True)
+
+    def ready():
+        tmp = connection_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(connection_info(sandbox, args.host, port, ca_path), indent=2) + "\n")
+        tmp.chmod(0o600)
+        os.replace(tmp, connection_file)
+        print("graph_sandbox: serving https://%s:%d (state in %s)" % (args.host, port, state_dir), flush=True)
+
+    def stopped():
+        connection_file.unlink(missing_ok=True)
+
+    uv_config = uvicorn.Config(build_app(sandbox), ssl_certfile=str(server_pem), log_level=args.log_level,
+                               access_log=args.access_log, lifespan="off", timeout_keep_alive=30,
+                               # httptools: h11 answers small requests ~50x slower here (delayed ACKs).
+                               http="httptools", loop="uvloop")
+    _Server(uv_config, ready, stopped).run(sockets=[sock])
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="graph_sandbox", description="A local emulator of Microsoft Graph v1.0 for m365.cloud_identity.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("serve", help="serve the sandbox over TLS until SIGTERM or SIGINT")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    run.add_argument("--state-dir", required=True, help="where the tenant, CA and connection.json live")
+    run.add_argument("--seed", help="YAML seed for a new tenant (default: the built-in Contoso tenant)")
+    run.add_argument("--throttling", action="store_true", help="enforce Graph's identity throttling limits")
+    run.add_argument("--replication-lag", type=float, default=0.0, help="seconds before a new object is readable")
+    run.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    run.add_argument("--access-log", action="store_true")
+    args = parser.parse_args(argv)
+    return serve(args)

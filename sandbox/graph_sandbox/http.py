@@ -1,0 +1,227 @@
+"""Helpers shared by every Graph handler: errors, permissions, JSON bodies and OData responses."""
+import base64
+import json
+from urllib.parse import urlencode
+from datetime import datetime, timezone
+
+from starlette.responses import JSONResponse, Response
+
+GRAPH_CONTENT_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+METADATA = "https://graph.microsoft.com/v1.0/$metadata"
+
+
+class GraphHTTPError(Exception):
+    """Raise from a handler; the app renders Graph's error envelope."""
+
+    def __init__(self, status, code, message, details=None, headers=None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details
+        self.headers = headers or {}
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+def iso(dt=None):
+    """Graph's DateTimeOffset form: 2025-02-13T10:17:05Z."""
+    return (dt or utcnow()).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def error_body(request, code, message, details=None):
+    inner = {
+        "date": utcnow().strftime("%Y-%m-%dT%H:%M:%S"),
+        "request-id": request.state.request_id,
+        "client-request-id": request.state.client_request_id,
+    }
+    error = {"code": code, "message": message, "innerError": inner}
+    if details:
+        error["details"] = details
+    return {"error": error}
+
+
+def error_response(request, exc):
+    headers = dict(exc.headers)
+    return graph_json(error_body(request, exc.code, exc.message, exc.details), exc.status, headers)
+
+
+def graph_json(data, status=200, headers=None):
+    return JSONResponse(data, status_code=status, headers=headers, media_type=GRAPH_CONTENT_TYPE)
+
+
+def no_content(headers=None):
+    return Response(status_code=204, headers=headers)
+
+
+def sandbox_of(request):
+    return request.app.state.sandbox
+
+
+def tenant_of(request):
+    return request.app.state.sandbox.tenant
+
+
+def require(request, *permissions):
+    """403 unless the access token's roles claim grants one of the permissions."""
+    roles = getattr(request.state, "roles", set())
+    if not roles.intersection(permissions):
+        raise GraphHTTPError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+
+
+async def read_json(request):
+    raw = await request.body()
+    if not raw:
+        raise GraphHTTPError(400, "BadRequest", "Empty Payload. JSON content expected.")
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise GraphHTTPError(400, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.")
+    if not isinstance(body, dict):
+        raise GraphHTTPError(400, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.")
+    return body
+
+
+def not_found(object_id):
+    return GraphHTTPError(404, "Request_ResourceNotFound",
+                          "Resource '%s' does not exist or one of its queried reference-property objects are not present." % object_id)
+
+
+def entity_response(request, type_name, doc, status=200, context=None, headers=None, odata_type=False):
+    """One object, honouring $select (and the type's default properties without it)."""
+    from . import schema
+    select = schema.parse_select(type_name, request.query_params.get("$select"))
+    body = {"@odata.context": "%s#%s" % (METADATA, context or ("%ss/$entity" % type_name))}
+    if odata_type:
+        body["@odata.type"] = "#microsoft.graph.%s" % type_name
+    body.update(schema.project(type_name, doc, select, tenant_of(request)))
+    return graph_json(body, status, headers)
+
+
+def advanced_query(request):
+    """Graph's advanced query capabilities need both the header and $count=true."""
+    return (request.headers.get("consistencylevel", "").lower() == "eventual"
+            and request.query_params.get("$count", "").lower() == "true")
+
+
+def _encode_token(data):
+    return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_token(token):
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        return json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError):
+        raise GraphHTTPError(400, "Request_BadRequest", "The specified page token value has expired and can no longer be included in your request.")
+
+
+def page_size(request, default=100):
+    raw = request.query_params.get("$top")
+    if raw is None:
+        return default
+    try:
+        top = int(raw)
+    except ValueError:
+        top = 0
+    if not 1 <= top <= 999:
+        raise GraphHTTPError(400, "Request_BadRequest", "Invalid page size specified: '%s'. Must be between 1 and 999 inclusive." % raw)
+    return top
+
+
+def filter_docs(request, type_name, docs):
+    """Apply $filter and $search with Graph's rules about advanced queries."""
+    from . import odata_filter, schema
+    advanced = advanced_query(request)
+    raw_filter = request.query_params.get("$filter")
+    raw_search = request.query_params.get("$search")
+    if raw_search is not None and request.headers.get("consistencylevel", "").lower() != "eventual":
+        raise GraphHTTPError(400, "Request_UnsupportedQuery",
+                             "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'")
+    tenant = tenant_of(request)
+    if raw_filter:
+        try:
+            expr = odata_filter.parse_filter(raw_filter)
+            expr.check_supported(type_name, advanced)
+        except odata_filter.UnsupportedFilter as exc:
+            raise GraphHTTPError(400, "Request_UnsupportedQuery", str(exc))
+        except odata_filter.FilterError as exc:
+            raise GraphHTTPError(400, "BadRequest", str(exc))
+        derived = {p: f for p, f in schema.derived_properties(type_name).items() if p in expr.properties()}
+        if derived:
+            docs = [d for d in docs if expr.evaluate(dict(d, **{p: f(tenant, d) for p, f in derived.items()}))]
+        else:
+            docs = expr.filter(docs)
+    if raw_search:
+        try:
+            search = odata_filter.parse_search(raw_search)
+        except odata_filter.FilterError as exc:
+            raise GraphHTTPError(400, "Request_BadRequest", str(exc))
+        docs = [d for d in docs if search.evaluate(d)]
+    return docs
+
+
+def collection_response(request, type_name, docs, entity_set, default_top=100, odata_type=False, filterable=True):
+    """A page of a collection: $filter, $search, $count, $orderby, $select, $top and $skiptoken paging.
+
+    Pages are keyed on the last id returned (or an offset when ordered), so objects created between two
+    page requests neither repeat nor shift what the next page holds.
+    """
+    from . import schema
+    params = request.query_params
+    if "$skip" in params:
+        raise GraphHTTPError(400, "Request_BadRequest", "'$skip' is not supported by the service.")
+    select = schema.parse_select(type_name, params.get("$select"))
+    single_only = _single_user_only(select) if type_name == "user" else None
+    if single_only:
+        raise GraphHTTPError(501, "NotImplemented",
+                             "This operation target is not yet supported. Selecting '%s' is only supported for GET on a single user." % single_only)
+    top = page_size(request, default_top)
+    docs = filter_docs(request, type_name, docs) if filterable else list(docs)
+    advanced = advanced_query(request)
+    orderby = params.get("$orderby")
+    token = _decode_token(params["$skiptoken"]) if "$skiptoken" in params else {}
+    if orderby:
+        prop, _, direction = orderby.strip().partition(" ")
+        docs = sorted(docs, key=lambda d: (str(d.get(prop) or "").lower(), d["id"]), reverse=direction.strip().lower() == "desc")
+        start = token.get("offset", 0)
+        page = docs[start:start + top]
+        next_token = {"offset": start + top} if start + top < len(docs) else None
+    else:
+        docs = sorted(docs, key=lambda d: d["id"])
+        after = token.get("after")
+        if after:
+            docs = [d for d in docs if d["id"] > after]
+        page = docs[:top]
+        next_token = {"after": page[-1]["id"]} if len(docs) > top else None
+    tenant = tenant_of(request)
+    context = "%s#%s" % (METADATA, entity_set if not select else "%s(%s)" % (entity_set, ",".join(select)))
+    body = {"@odata.context": context}
+    if advanced and not token:
+        body["@odata.count"] = len(docs)
+    if next_token:
+        query = [(k, v) for k, v in params.multi_items() if k != "$skiptoken"]
+        query.append(("$skiptoken", _encode_token(next_token)))
+        body["@odata.nextLink"] = "%s?%s" % (str(request.url.replace(query="")), urlencode(query))
+    items = []
+    for doc in page:
+        item = {"@odata.type": "#microsoft.graph.%s" % doc.get("_kind", type_name)} if odata_type else {}
+        item.update(schema.project(doc.get("_kind", type_name) if odata_type else type_name, doc, select, tenant))
+        items.append(item)
+    body["value"] = items
+    return graph_json(body)
+
+
+def _single_user_only(select):
+    from .schema import SINGLE_USER_ONLY
+    return next((prop for prop in select or () if prop in SINGLE_USER_ONLY), None)
+
+
+def count_response(request, type_name, docs):
+    """GET /users/$count: plain text, only as an advanced query."""
+    if request.headers.get("consistencylevel", "").lower() != "eventual":
+        raise GraphHTTPError(400, "Request_BadRequest", "$count is not currently supported.")
+    docs = filter_docs(request, type_name, docs)
+    return Response(str(len(docs)), media_type="text/plain;charset=utf-8")

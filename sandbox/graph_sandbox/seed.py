@@ -1,0 +1,84 @@
+"""Loading a seed file into an empty tenant: tenant facts, app registrations, subscriptions, users."""
+import datetime
+import secrets
+import uuid
+from pathlib import Path
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+DEFAULT_SEED = Path(__file__).parent / "data" / "default_seed.yaml"
+
+
+class SeedError(ValueError):
+    pass
+
+
+def read_seed(path=None):
+    path = Path(path) if path else DEFAULT_SEED
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise SeedError("cannot read seed file %s: %s" % (path, exc.strerror))
+    except yaml.YAMLError as exc:
+        raise SeedError("seed file %s is not valid YAML: %s" % (path, exc))
+    if not isinstance(data, dict) or not isinstance(data.get("tenant"), dict):
+        raise SeedError("seed file %s must be a mapping with a 'tenant' section" % path)
+    tenant = data["tenant"]
+    for key in ("id", "default_domain", "verified_domains"):
+        if not tenant.get(key):
+            raise SeedError("seed file %s: tenant.%s is required" % (path, key))
+    if tenant["default_domain"] not in tenant["verified_domains"]:
+        raise SeedError("seed file %s: tenant.default_domain must be one of tenant.verified_domains" % path)
+    apps = data.get("apps") or []
+    if not apps:
+        raise SeedError("seed file %s: at least one entry in 'apps' is required" % path)
+    for app in apps:
+        if not app.get("client_id") or not (app.get("client_secret") or app.get("certificate")):
+            raise SeedError("seed file %s: every app needs client_id and a client_secret or certificate" % path)
+    return data
+
+
+def generate_secret():
+    # The shape of an Entra client secret value: 40 characters, with the "~" marker.
+    return secrets.token_urlsafe(6)[:3] + "8Q~" + secrets.token_urlsafe(32)[:34]
+
+
+def generate_certificate(common_name):
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=365)).sign(key, hashes.SHA256()))
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def apply_seed(tenant, seed):
+    """Fill an empty tenant from a seed (read_seed's result)."""
+    from .resources import licensing, users
+
+    info = seed["tenant"]
+    tenant.save("meta", {"id": "tenant", "tenant_id": info["id"], "display_name": info.get("display_name", "Sandbox"),
+                         "default_domain": info["default_domain"], "verified_domains": list(info["verified_domains"])})
+    for app in seed.get("apps", []):
+        doc = {"id": app["client_id"], "name": app.get("name", app["client_id"]), "roles": list(app.get("roles", [])),
+               "servicePrincipalId": str(uuid.uuid4())}
+        secret = app.get("client_secret")
+        if secret:
+            doc["secret"] = generate_secret() if secret == "generate" else secret
+        if app.get("certificate"):
+            doc["key_pem"], doc["cert_pem"] = generate_certificate(doc["name"])
+        tenant.save("app", doc)
+    licensing.seed_skus(tenant, seed.get("skus") or [])
+    for spec in seed.get("users") or []:
+        body = dict(spec)
+        body.setdefault("mailNickname", body["userPrincipalName"].split("@")[0])
+        body.setdefault("passwordProfile", {"password": generate_secret(), "forceChangePasswordNextSignIn": True})
+        users.create_user(tenant, body)
+    tenant.commit()
