@@ -1,0 +1,221 @@
+"""Licence logic: SKU and plan names as people write them, plans of changes, seat checks."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.m365.cloud_identity.plugins.module_utils import sku_reference
+from ansible_collections.m365.cloud_identity.plugins.module_utils.licenses import (
+    LicenseError,
+    SkuCatalog,
+    direct_assignments,
+    holds_license,
+    members_in_error,
+    parse_assignments,
+    plan_changes,
+    render_assignments,
+    resolve_licenses,
+    seat_shortfalls,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+E3 = "05e9a617-0261-4cee-bb44-138d3ef5d965"
+E5 = "06ebc4ee-1bb5-47dd-8120-11324bc54e06"
+VISIO = "c5928f49-12ba-48f7-ada3-0d743a3601d5"
+SWAY = "a23b959c-7ce8-4e57-9140-b90eb88a9e97"
+EXCHANGE_E = "efb87545-963c-4e0d-99df-69c6916d9eb0"
+PSTN5 = sorted(sku_reference.sku_ids_by_part_number("MCOPSTN5"))
+
+
+def graph_sku(sku_id, enabled=10, consumed=0):
+    """A subscribedSku as Graph returns it, with the plans of Microsoft's table."""
+    part_number, _, plan_ids = sku_reference.SKUS[sku_id]
+    return {
+        "skuId": sku_id,
+        "skuPartNumber": part_number,
+        "prepaidUnits": {"enabled": enabled, "warning": 0, "suspended": 0, "lockedOut": 0},
+        "consumedUnits": consumed,
+        "capabilityStatus": "Enabled",
+        "servicePlans": [{"servicePlanId": p, "servicePlanName": sku_reference.PLANS[p][0],
+                          "provisioningStatus": "Success", "appliesTo": "User"} for p in plan_ids],
+    }
+
+
+@pytest.fixture
+def catalog():
+    return SkuCatalog([graph_sku(E3, 25, 20), graph_sku(E5, 5, 5), graph_sku(VISIO, 3, 0)])
+
+
+# ---- the generated reference table -------------------------------------------------------
+
+
+def test_reference_module_is_generated_from_the_project_csv():
+    spec = importlib.util.spec_from_file_location("generate_sku_reference", ROOT / "tools" / "generate_sku_reference.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    expected = generator.render(*generator.collect(generator.read_rows(generator.CSV_PATH)))
+    assert (ROOT / "plugins" / "module_utils" / "sku_reference.py").read_text(encoding="utf-8") == expected
+
+
+def test_reference_keeps_the_published_quirks():
+    assert len(sku_reference.SKUS) == 617
+    assert len(PSTN5) == 2
+    # A renamed product keeps both names under one SKU id.
+    copilot_studio = sku_reference.sku_ids_by_display_name("Microsoft Copilot Studio User License")
+    assert copilot_studio == sku_reference.sku_ids_by_display_name("Power Virtual Agent User License")
+    # One product name used by two SKU ids.
+    assert len(sku_reference.sku_ids_by_display_name("microsoft 365 business basic")) == 2
+    assert sku_reference.display_name(E3) == "Microsoft 365 E3"
+    assert sku_reference.plan_names(SWAY)[0] == "SWAY"
+
+
+# ---- resolving SKUs and plans ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ref", ["SPE_E3", "spe_e3", E3, E3.upper(), "Microsoft 365 E3", "microsoft 365  e3"])
+def test_a_sku_is_found_by_part_number_id_or_product_name(catalog, ref):
+    assert catalog.resolve(ref)["id"] == E3
+
+
+def test_a_sku_not_subscribed_says_so_with_its_reference_name(catalog):
+    with pytest.raises(LicenseError) as error:
+        catalog.resolve("ENTERPRISEPACK")
+    assert "is not subscribed in this tenant" in str(error.value)
+
+
+def test_an_unknown_sku_lists_close_matches(catalog):
+    with pytest.raises(LicenseError) as error:
+        catalog.resolve("SPE_E4")
+    message = str(error.value)
+    assert message.startswith("Unknown SKU 'SPE_E4'")
+    assert "SPE_E3 (Microsoft 365 E3)" in message and "SPE_E5 (Microsoft 365 E5)" in message
+
+
+def test_a_part_number_naming_two_subscribed_skus_is_ambiguous_never_guessed():
+    catalog = SkuCatalog([graph_sku(PSTN5[0]), graph_sku(PSTN5[1])])
+    with pytest.raises(LicenseError) as error:
+        catalog.resolve("MCOPSTN5")
+    message = str(error.value)
+    assert "ambiguous" in message and PSTN5[0] in message and PSTN5[1] in message
+    # The SKU id still picks one.
+    assert catalog.resolve(PSTN5[1])["id"] == PSTN5[1]
+
+
+def test_plans_are_found_by_name_friendly_name_or_id(catalog):
+    sku = catalog.get(E3)
+    assert catalog.resolve_plans(sku, ["sway", "Exchange Online (Plan 2)", SWAY]) == [SWAY, EXCHANGE_E]
+
+
+def test_an_unknown_plan_lists_close_matches(catalog):
+    with pytest.raises(LicenseError) as error:
+        catalog.resolve_plans(catalog.get(E3), ["SWAYY"])
+    assert "SPE_E3 has no service plan 'SWAYY'" in str(error.value)
+    assert "SWAY" in str(error.value).split("Did you mean:")[1]
+
+
+# ---- the requested licences ----------------------------------------------------------------------
+
+
+def test_licenses_spec_resolves_strings_and_dicts(catalog):
+    desired = resolve_licenses(catalog, {"add": ["VISIOCLIENT", {"sku": "SPE_E3", "disabled_plans": ["SWAY"]}],
+                                         "remove": ["Microsoft 365 E5"]})
+    assert desired == {"add": {VISIO: None, E3: frozenset([SWAY])}, "remove": {E5}, "set": None}
+
+
+@pytest.mark.parametrize("spec, words", [
+    ({"set": ["SPE_E3"], "add": ["VISIOCLIENT"]}, "set cannot be combined"),
+    ({"add": ["SPE_E3", E3]}, "names SPE_E3 (Microsoft 365 E3) twice"),
+    ({"add": ["SPE_E3"], "remove": ["spe_e3"]}, "both added and removed"),
+    ({"add": [{"sku": "SPE_E3", "plans": []}]}, "unknown key(s) plans"),
+    ({"add": [{"disabled_plans": []}]}, "each licence is a SKU"),
+    ({"add": None, "remove": None, "set": None}, "give add, remove or set"),
+])
+def test_invalid_licenses_spec_is_refused_with_the_reason(catalog, spec, words):
+    with pytest.raises(LicenseError) as error:
+        resolve_licenses(catalog, spec)
+    assert words in str(error.value)
+
+
+def test_an_assignment_needs_exactly_one_target():
+    with pytest.raises(LicenseError):
+        parse_assignments(None, [{"user": "a@contoso.com", "group": "g", "licenses": {"add": []}}])
+    assert parse_assignments(None, [{"group": "g", "licenses": {"add": []}}])[0].target_type == "group"
+
+
+# ---- planning the change -------------------------------------------------------------------------------
+
+
+USER = {
+    "id": "u1",
+    "licenseAssignmentStates": [
+        {"skuId": E3, "disabledPlans": [SWAY], "assignedByGroup": None, "state": "Active", "error": "None"},
+        {"skuId": E3, "disabledPlans": [], "assignedByGroup": "g1", "state": "Active", "error": "None"},
+        {"skuId": E5, "disabledPlans": [], "assignedByGroup": "g2", "state": "Error", "error": "CountViolation"},
+    ],
+}
+
+
+def test_only_direct_assignments_are_managed():
+    assert direct_assignments(USER, "user") == {E3: frozenset([SWAY])}
+    group = {"id": "g1", "assignedLicenses": [{"skuId": E5, "disabledPlans": []}]}
+    assert direct_assignments(group, "group") == {E5: frozenset()}
+
+
+def test_a_licence_in_error_does_not_hold_a_seat():
+    assert holds_license(USER, E3)
+    assert not holds_license(USER, E5)
+
+
+def test_unchanged_when_the_direct_assignment_matches(catalog):
+    current = {E3: frozenset([SWAY])}
+    for spec in ({"add": ["SPE_E3"]}, {"add": [{"sku": "SPE_E3", "disabled_plans": ["SWAY"]}]}, {"set": ["SPE_E3"]}):
+        after, add, remove = plan_changes(current, resolve_licenses(catalog, spec))
+        assert (after, add, remove) == (current, [], [])
+
+
+def test_changing_only_disabled_plans_is_an_update(catalog):
+    desired = resolve_licenses(catalog, {"add": [{"sku": "SPE_E3", "disabled_plans": []}]})
+    after, add, remove = plan_changes({E3: frozenset([SWAY])}, desired)
+    assert add == [{"skuId": E3, "disabledPlans": []}] and remove == []
+    assert after == {E3: frozenset()}
+
+
+def test_set_removes_other_direct_skus_and_remove_ignores_missing_ones(catalog):
+    current = {E3: frozenset(), VISIO: frozenset()}
+    after, add, remove = plan_changes(current, resolve_licenses(catalog, {"set": ["SPE_E5", "SPE_E3"]}))
+    assert add == [{"skuId": E5, "disabledPlans": []}]
+    assert remove == [VISIO]
+    after, add, remove = plan_changes(current, resolve_licenses(catalog, {"remove": ["SPE_E5", "VISIOCLIENT"]}))
+    assert (add, remove, after) == ([], [VISIO], {E3: frozenset()})
+
+
+def test_diff_names_skus_and_plans_not_guids(catalog):
+    rendered = render_assignments(catalog, {E3: frozenset([SWAY, EXCHANGE_E]), VISIO: frozenset()})
+    assert rendered == [{"sku": "SPE_E3", "disabled_plans": ["EXCHANGE_S_ENTERPRISE", "SWAY"]},
+                        {"sku": "VISIOCLIENT", "disabled_plans": []}]
+
+
+# ---- seats and errors ----------------------------------------------------------------------------------
+
+
+def test_seat_shortfall_says_needed_and_free(catalog):
+    needed = {E3: set("u%d" % i for i in range(8)), VISIO: set(["u1"])}
+    assert seat_shortfalls(catalog, needed) == ["SPE_E3 (Microsoft 365 E3): 8 needed, 5 free"]
+    assert seat_shortfalls(catalog, {E3: set("u%d" % i for i in range(5))}) == []
+
+
+def test_members_in_error_reads_graph_error_none_as_no_error(catalog):
+    members = [
+        {"id": "u1", "userPrincipalName": "b@contoso.com", "licenseAssignmentStates": [
+            {"skuId": E3, "assignedByGroup": "g1", "state": "Active", "error": "None"}]},
+        {"id": "u2", "userPrincipalName": "a@contoso.com", "licenseAssignmentStates": [
+            {"skuId": E3, "assignedByGroup": "g1", "state": "Error", "error": "CountViolation"},
+            {"skuId": E5, "assignedByGroup": "other", "state": "Error", "error": "CountViolation"}]},
+    ]
+    assert members_in_error(catalog, "g1", members) == [
+        {"id": "u2", "user_principal_name": "a@contoso.com", "sku_part_number": "SPE_E3", "state": "Error",
+         "error": "CountViolation"}]
