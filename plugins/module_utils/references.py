@@ -1,0 +1,318 @@
+# -*- coding: utf-8 -*-
+
+# Copyright (c) m365.cloud_identity contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Resolve references to users and groups the way playbook authors write them.
+
+A user is referred to by object id, user principal name or mail; a group by
+object id, uniqueName or displayName. A member or owner reference
+(:meth:`Directory.principals`) can be either: anything with an ``@`` is a user,
+an object id is looked up with ``getByIds``, anything else is a group.
+
+One :class:`Directory` lives for one module run and caches what it read, so a
+list of 1,200 member references costs one or two list reads, not 1,200 GETs.
+No Ansible imports: the module wrapper turns :class:`ReferenceError` into a
+failed item.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+USER_TYPE = "#microsoft.graph.user"
+GROUP_TYPE = "#microsoft.graph.group"
+
+USER_SELECT = ["id", "userPrincipalName", "mail", "displayName", "userType"]
+GROUP_SELECT = ["id", "uniqueName", "displayName", "mail", "groupTypes", "securityEnabled", "mailEnabled"]
+
+# Above this many unresolved references one full list read is cheaper than
+# filtered reads of 15 values each (Graph's limit for `in`).
+FULL_READ_THRESHOLD = 45
+IN_CHUNK = 15
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+class ReferenceError(ValueError):
+    """A reference that matches no object, or more than one."""
+
+    def __init__(self, message, ref=None, ids=None):
+        super(ReferenceError, self).__init__(message)
+        self.ref = ref
+        self.ids = list(ids or [])
+
+
+def is_object_id(value):
+    return bool(_GUID.match(value or ""))
+
+
+def principal_name(obj):
+    """The name a playbook would use for a user or group (for diffs and exports)."""
+    if obj.get("@odata.type") == GROUP_TYPE or "groupTypes" in obj or "uniqueName" in obj:
+        return obj.get("uniqueName") or obj.get("displayName") or obj.get("id")
+    return obj.get("userPrincipalName") or obj.get("displayName") or obj.get("id")
+
+
+def _quote(value):
+    """An OData string literal: single quotes doubled."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _in_filter(prop, values):
+    return "%s in (%s)" % (prop, ", ".join(_quote(v) for v in values))
+
+
+def _chunks(values, size):
+    return [values[i:i + size] for i in range(0, len(values), size)]
+
+
+class Directory:
+    """Resolves and caches users and groups for one module run."""
+
+    def __init__(self, client):
+        self.client = client
+        self._users = {}            # id -> user
+        self._user_keys = {}        # lower(upn) / lower(mail) -> id
+        self._groups = {}           # id -> group
+        self._group_unique = {}     # lower(uniqueName) -> id
+        self._group_names = {}      # lower(displayName) -> [ids]
+        self._all_users = False
+        self._all_groups = False
+
+    # ---- cache -------------------------------------------------------------
+
+    def add_users(self, users):
+        """Remember users read elsewhere (e.g. by the module's own list read)."""
+        for user in users:
+            user = dict(user)
+            user.setdefault("@odata.type", USER_TYPE)
+            self._users[user["id"]] = user
+            for key in (user.get("userPrincipalName"), user.get("mail")):
+                if key:
+                    self._user_keys[key.lower()] = user["id"]
+
+    def add_groups(self, groups, complete=False):
+        """Remember groups read elsewhere; ``complete`` says it was every group."""
+        for group in groups:
+            group = dict(group)
+            group.setdefault("@odata.type", GROUP_TYPE)
+            self._forget_group_names(group["id"])
+            self._groups[group["id"]] = group
+            if group.get("uniqueName"):
+                self._group_unique[group["uniqueName"].lower()] = group["id"]
+            name = (group.get("displayName") or "").lower()
+            ids = self._group_names.setdefault(name, [])
+            if group["id"] not in ids:
+                ids.append(group["id"])
+        if complete:
+            self._all_groups = True
+
+    def forget_group(self, group_id):
+        """Drop a group from the cache (after deleting it)."""
+        self._forget_group_names(group_id)
+        group = self._groups.pop(group_id, None)
+        if group and group.get("uniqueName"):
+            self._group_unique.pop(group["uniqueName"].lower(), None)
+
+    def _forget_group_names(self, group_id):
+        old = self._groups.get(group_id)
+        if old is not None:
+            ids = self._group_names.get((old.get("displayName") or "").lower(), [])
+            if group_id in ids:
+                ids.remove(group_id)
+
+    # ---- users -------------------------------------------------------------
+
+    def user(self, ref):
+        return self.users([ref])[ref]
+
+    def users(self, refs):
+        """Resolve many user references with as few reads as possible.
+
+        Returns {ref: user}; raises ReferenceError naming every reference that
+        matched nothing.
+        """
+        refs = _unique(refs)
+        missing = [r for r in refs if self._cached_user(r) is None]
+        if missing and not self._all_users:
+            if len(missing) > FULL_READ_THRESHOLD:
+                self._read_all_users()
+            else:
+                self._read_users(missing)
+        unresolved = [r for r in refs if self._cached_user(r) is None]
+        if unresolved:
+            raise ReferenceError(
+                "No user found for %s (use an object id, user principal name or mail)" % _list(unresolved),
+                ref=unresolved[0])
+        return dict((r, self._cached_user(r)) for r in refs)
+
+    def _cached_user(self, ref):
+        ref = (ref or "").strip()
+        if ref in self._users:
+            return self._users[ref]
+        user_id = self._user_keys.get(ref.lower())
+        return self._users.get(user_id) if user_id else None
+
+    def _read_all_users(self):
+        self.add_users(self.client.list("/users", select=USER_SELECT))
+        self._all_users = True
+
+    def _read_users(self, refs):
+        ids = [r for r in refs if is_object_id(r)]
+        names = [r for r in refs if not is_object_id(r)]
+        for chunk in _chunks(ids, IN_CHUNK):
+            self.add_users(self.client.list("/users", select=USER_SELECT, filter=_in_filter("id", chunk)))
+        for chunk in _chunks(names, IN_CHUNK):
+            self.add_users(self.client.list(
+                "/users", select=USER_SELECT, filter=_in_filter("userPrincipalName", chunk)))
+        by_mail = [r for r in names if self._cached_user(r) is None]
+        for chunk in _chunks(by_mail, IN_CHUNK):
+            self.add_users(self.client.list("/users", select=USER_SELECT, filter=_in_filter("mail", chunk)))
+
+    # ---- groups ------------------------------------------------------------
+
+    def group(self, ref):
+        return self.groups([ref])[ref]
+
+    def groups(self, refs):
+        """Resolve many group references: id, uniqueName, then displayName.
+
+        A display name shared by several groups is an error listing their ids.
+        """
+        refs = _unique(refs)
+        missing = [r for r in refs if not self.knows_group(r)]
+        if missing and not self._all_groups:
+            if len(missing) > FULL_READ_THRESHOLD:
+                self.read_all_groups()
+            else:
+                self._read_groups(missing)
+        found = {}
+        unresolved = []
+        for ref in refs:
+            group = self._cached_group(ref)
+            if group is None:
+                unresolved.append(ref)
+            else:
+                found[ref] = group
+        if unresolved:
+            raise ReferenceError(
+                "No group found for %s (use an object id, unique name or display name)" % _list(unresolved),
+                ref=unresolved[0])
+        return found
+
+    def read_all_groups(self, select=None):
+        """One list read of every group; returns them (the module reuses the list)."""
+        groups = self.client.list("/groups", select=select or GROUP_SELECT)
+        self.add_groups(groups, complete=True)
+        return groups
+
+    def knows_group(self, ref):
+        """True when a group reference is in the cache (no read)."""
+        ref = (ref or "").strip()
+        return (ref in self._groups or ref.lower() in self._group_unique
+                or bool(self._group_names.get(ref.lower())))
+
+    def _cached_group(self, ref):
+        """The group a reference names; raises ReferenceError when ambiguous."""
+        ref = (ref or "").strip()
+        if ref in self._groups:
+            return self._groups[ref]
+        group_id = self._group_unique.get(ref.lower())
+        if group_id:
+            return self._groups[group_id]
+        ids = self._group_names.get(ref.lower()) or []
+        if len(ids) > 1:
+            raise ReferenceError(
+                "Group display name '%s' is ambiguous: %d groups have it (ids %s); refer to the group "
+                "by unique name or id" % (ref, len(ids), ", ".join(sorted(ids))), ref=ref, ids=ids)
+        return self._groups[ids[0]] if ids else None
+
+    def _read_groups(self, refs):
+        ids = [r for r in refs if is_object_id(r)]
+        names = [r for r in refs if not is_object_id(r)]
+        for chunk in _chunks(ids, IN_CHUNK):
+            self.add_groups(self.client.list("/groups", select=GROUP_SELECT, filter=_in_filter("id", chunk)))
+        for chunk in _chunks(names, IN_CHUNK):
+            self.add_groups(self.client.list(
+                "/groups", select=GROUP_SELECT, filter=_in_filter("uniqueName", chunk)))
+        # A display name must be read even when a uniqueName matched nothing,
+        # and always in full: an ambiguity is only visible with every match.
+        by_name = [r for r in names if not self._group_unique.get(r.lower())]
+        for chunk in _chunks(by_name, IN_CHUNK):
+            self.add_groups(self.client.list(
+                "/groups", select=GROUP_SELECT, filter=_in_filter("displayName", chunk)))
+
+    # ---- users or groups (members, owners) ---------------------------------
+
+    def principals(self, refs):
+        """Resolve member / owner references that may be users or groups.
+
+        ``@`` -> user (UPN or mail); object id -> user or group (getByIds);
+        anything else -> group (uniqueName or displayName).
+        Returns {ref: object} where each object has ``@odata.type``.
+        """
+        refs = _unique(refs)
+        found = {}
+        ids = [r for r in refs if is_object_id(r)]
+        users = [r for r in refs if "@" in r]
+        groups = [r for r in refs if not is_object_id(r) and "@" not in r]
+        problems = []
+        found.update(self._objects_by_id(ids, problems))
+        if users:
+            try:
+                found.update(self.users(users))
+            except ReferenceError as exc:
+                problems.append(str(exc))
+        if groups:
+            try:
+                found.update(self.groups(groups))
+            except ReferenceError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise ReferenceError("; ".join(problems))
+        return found
+
+    def _objects_by_id(self, ids, problems):
+        found = {}
+        unknown = [i for i in ids if i not in self._users and i not in self._groups]
+        for chunk in _chunks(unknown, 1000):
+            response = self.client.post(
+                "/directoryObjects/getByIds", json={"ids": chunk, "types": ["user", "group"]}) or {}
+            for obj in response.get("value", []):
+                if obj.get("@odata.type") == GROUP_TYPE:
+                    self.add_groups([obj])
+                else:
+                    self.add_users([obj])
+        missing = []
+        for ref in ids:
+            obj = self._users.get(ref) or self._groups.get(ref)
+            if obj is None:
+                missing.append(ref)
+            else:
+                found[ref] = obj
+        if missing:
+            problems.append("No user or group found with id %s" % _list(missing))
+        return found
+
+
+def _unique(refs):
+    seen = set()
+    ordered = []
+    for ref in refs:
+        if not isinstance(ref, str) or not ref.strip():
+            raise ReferenceError("Invalid reference %r: expected a non-empty string" % (ref,), ref=ref)
+        if ref not in seen:
+            seen.add(ref)
+            ordered.append(ref)
+    return ordered
+
+
+def _list(refs):
+    shown = ", ".join("'%s'" % r for r in refs[:10])
+    if len(refs) > 10:
+        shown += " and %d more" % (len(refs) - 10)
+    return shown
