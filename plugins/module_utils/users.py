@@ -1,0 +1,955 @@
+# -*- coding: utf-8 -*-
+
+# Copyright (c) m365.cloud_identity contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Per-resource logic for member user accounts: read current, compute plan, apply plan.
+
+The module (aad_user) hands over a list of items, each a dict of the module's
+options (the single form is a list of one). :class:`UserEngine` then:
+
+1. validates every item without touching the tenant, then against the
+   tenant's verified domains (one read);
+2. reads the current users (one $batch of GETs for up to 20 keys, else one
+   list read of every user with $select), and deleted users when needed;
+3. resolves managers and groups, reads group memberships where managed;
+4. plans each item (create, update, restore, delete, unchanged) as Graph
+   requests plus a per-attribute diff in the module's option names;
+5. unless in check mode, writes through $batch in two waves: the objects
+   themselves, then the links that need the new object ids (manager, groups).
+
+A failed item never stops the others. Option names are snake_case; Graph's
+are camelCase (USER_ATTRIBUTES maps them).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import (
+    GraphError,
+    quote_key,
+)
+from ansible_collections.m365.cloud_identity.plugins.module_utils.passwords import (
+    COMPLEXITY_RULE,
+    generate_password,
+    password_problem,
+)
+from ansible_collections.m365.cloud_identity.plugins.module_utils.references import (
+    Directory,
+    ReferenceError,
+    is_object_id,
+)
+
+# ---- the options and their Graph properties --------------------------------
+
+# Simple string attributes: option name -> Graph property.
+STRING_ATTRIBUTES = (
+    ("display_name", "displayName"),
+    ("given_name", "givenName"),
+    ("surname", "surname"),
+    ("mail_nickname", "mailNickname"),
+    ("department", "department"),
+    ("job_title", "jobTitle"),
+    ("company_name", "companyName"),
+    ("employee_id", "employeeId"),
+    ("employee_type", "employeeType"),
+    ("office_location", "officeLocation"),
+    ("street_address", "streetAddress"),
+    ("city", "city"),
+    # `state` is the module's present/absent switch, so the address field
+    # takes community.windows.win_domain_user's name for it.
+    ("state_province", "state"),
+    ("postal_code", "postalCode"),
+    ("country", "country"),
+    ("usage_location", "usageLocation"),
+    ("mobile_phone", "mobilePhone"),
+    ("preferred_language", "preferredLanguage"),
+)
+LIST_ATTRIBUTES = (
+    ("business_phones", "businessPhones"),
+    ("other_mails", "otherMails"),
+)
+BOOL_ATTRIBUTES = (
+    ("account_enabled", "accountEnabled"),
+)
+USER_ATTRIBUTES = dict(STRING_ATTRIBUTES + LIST_ATTRIBUTES + BOOL_ATTRIBUTES)
+USER_ATTRIBUTES["user_principal_name"] = "userPrincipalName"
+USER_ATTRIBUTES["password_policies"] = "passwordPolicies"
+USER_ATTRIBUTES["on_premises_extension_attributes"] = "onPremisesExtensionAttributes"
+
+# Options compared and written as plain values (everything but the special ones).
+PLAIN_ATTRIBUTES = STRING_ATTRIBUTES + LIST_ATTRIBUTES + BOOL_ATTRIBUTES
+
+PASSWORD_POLICIES = ("DisablePasswordExpiration", "DisableStrongPassword")
+EXTENSION_ATTRIBUTE_OPTIONS = tuple("extension_attribute%d" % n for n in range(1, 16))
+
+# What every read of a user selects: the properties the module manages.
+USER_SELECT = ["id", "userPrincipalName", "mail", "userType"] + sorted(
+    prop for option, prop in USER_ATTRIBUTES.items() if prop != "userPrincipalName")
+DELETED_SELECT = USER_SELECT + ["deletedDateTime"]
+MEMBERSHIP_SELECT = "id,displayName,uniqueName,groupTypes,mailEnabled,securityEnabled"
+
+# Up to this many keys are read by key in one $batch; more means one list read.
+KEYED_READ_LIMIT = 20
+
+# Graph's v1.0 base as it appears in @odata.id references.
+ODATA_ID_BASE = "https://graph.microsoft.com/v1.0/directoryObjects/"
+
+# ---- validation rules --------------------------------------------------------
+
+# Entra: the UPN's local part takes A-Z a-z 0-9 ' . - _ ! # ^ ~ (max 64), no
+# leading, trailing or doubled period; the whole UPN is at most 113 characters.
+UPN_LOCAL_CHARS = "A-Z a-z 0-9 ' . - _ ! # ^ ~"
+_UPN_LOCAL = re.compile(r"^[A-Za-z0-9'._!#^~-]+$")
+UPN_LOCAL_MAX = 64
+UPN_MAX = 113
+MAIL_NICKNAME_MAX = 64
+# Characters Exchange refuses in an alias (mailNickname); ASCII only.
+MAIL_NICKNAME_FORBIDDEN = '@()\\[]";:<>, '
+
+# ISO 3166-1 alpha-2 codes (officially assigned), the values Graph accepts for usageLocation.
+ISO_3166_ALPHA2 = frozenset("""
+AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW
+BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI
+FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN
+IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME
+MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF
+PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV
+SX SY SZ TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE
+YT ZA ZM ZW
+""".split())
+
+
+class ItemError(ValueError):
+    """An item that cannot be applied; the message names the option and the fix."""
+
+
+# ---- pure helpers: Graph <-> option values ----------------------------------
+
+def _blank(value):
+    return value is None or value == "" or value == []
+
+
+def parse_password_policies(value):
+    """Graph's passwordPolicies string -> sorted list of policy names."""
+    if not value or value == "None":
+        return []
+    return sorted(part.strip() for part in value.split(",") if part.strip() and part.strip() != "None")
+
+
+def format_password_policies(policies):
+    """Policy names -> Graph's string (None clears it)."""
+    if not policies:
+        return None
+    return ", ".join(sorted(set(policies)))
+
+
+def extension_attributes_to_options(value):
+    """Graph's onPremisesExtensionAttributes -> {extension_attributeN: value} (set ones only)."""
+    result = {}
+    for number in range(1, 16):
+        current = (value or {}).get("extensionAttribute%d" % number)
+        if current not in (None, ""):
+            result["extension_attribute%d" % number] = current
+    return result
+
+
+def user_to_options(doc, manager=None, groups=None):
+    """A Graph user -> the module's option names, so the output can be fed back."""
+    options = {"id": doc.get("id"), "user_principal_name": doc.get("userPrincipalName")}
+    for option, prop in STRING_ATTRIBUTES + BOOL_ATTRIBUTES:
+        options[option] = doc.get(prop)
+    for option, prop in LIST_ATTRIBUTES:
+        options[option] = list(doc.get(prop) or [])
+    options["password_policies"] = parse_password_policies(doc.get("passwordPolicies"))
+    options["on_premises_extension_attributes"] = extension_attributes_to_options(
+        doc.get("onPremisesExtensionAttributes"))
+    if manager is not None:
+        options["manager"] = manager
+    if groups is not None:
+        options["groups"] = {"set": groups}
+    return options
+
+
+def desired_value(option, value):
+    """An option value -> the Graph value to write ("" and [] clear a property)."""
+    if option in dict(LIST_ATTRIBUTES):
+        return list(value or [])
+    if option == "usage_location" and value:
+        return value.upper()
+    if option in dict(STRING_ATTRIBUTES) and value == "":
+        return None
+    return value
+
+
+def current_value(option, doc):
+    prop = USER_ATTRIBUTES[option]
+    value = doc.get(prop)
+    if option in dict(LIST_ATTRIBUTES):
+        return list(value or [])
+    if value == "":
+        return None
+    return value
+
+
+def attribute_changes(item, doc):
+    """Graph properties to PATCH for the options the item sets, and the diff.
+
+    Returns (changes: {graphProperty: value}, before: {option: value}, after: {option: value}).
+    Options left out (None) are left alone.
+    """
+    changes, before, after = {}, {}, {}
+    for option, prop in PLAIN_ATTRIBUTES:
+        if item.get(option) is None:
+            continue
+        want = desired_value(option, item[option])
+        have = current_value(option, doc)
+        if want != have:
+            changes[prop] = want
+            before[option], after[option] = have, want
+
+    # A renamed user (keyed by id with a new UPN); UPNs compare case-insensitively.
+    upn = item.get("user_principal_name")
+    if upn and item.get("id") and (doc.get("userPrincipalName") or "").lower() != upn.lower():
+        changes["userPrincipalName"] = upn
+        before["user_principal_name"], after["user_principal_name"] = doc.get("userPrincipalName"), upn
+
+    if item.get("password_policies") is not None:
+        want = sorted(set(item["password_policies"]))
+        have = parse_password_policies(doc.get("passwordPolicies"))
+        if want != have:
+            changes["passwordPolicies"] = format_password_policies(want)
+            before["password_policies"], after["password_policies"] = have, want
+
+    if item.get("on_premises_extension_attributes") is not None:
+        have_all = doc.get("onPremisesExtensionAttributes") or {}
+        merged = dict(("extensionAttribute%d" % n, have_all.get("extensionAttribute%d" % n)) for n in range(1, 16))
+        old, new = {}, {}
+        for option, value in sorted(item["on_premises_extension_attributes"].items()):
+            if value is None:
+                continue  # left out: left alone ("" clears)
+            prop = "extensionAttribute" + option[len("extension_attribute"):]
+            want = value or None
+            if merged.get(prop) != want:
+                merged[prop] = want
+                old[option], new[option] = have_all.get(prop), want
+        if new:
+            # The whole complex value is sent, so untouched attributes keep their values.
+            changes["onPremisesExtensionAttributes"] = merged
+            before["on_premises_extension_attributes"], after["on_premises_extension_attributes"] = old, new
+    return changes, before, after
+
+
+def apply_changes(doc, changes):
+    """The user as it will be after a PATCH (for check mode's predicted object)."""
+    predicted = dict(doc)
+    predicted.update(changes)
+    return predicted
+
+
+def mail_nickname_from_upn(upn):
+    return upn.split("@", 1)[0]
+
+
+def create_body(item, password):
+    """The POST /users body for an item (only the properties it sets)."""
+    body = {
+        "accountEnabled": True if item.get("account_enabled") is None else item["account_enabled"],
+        "userPrincipalName": item["user_principal_name"],
+        "mailNickname": item.get("mail_nickname") or mail_nickname_from_upn(item["user_principal_name"]),
+        "passwordProfile": password_profile(item, password),
+    }
+    changes, _before, _after = attribute_changes(dict(item, id=None), {})
+    for prop, value in changes.items():
+        if prop not in body and not _blank(value):
+            body[prop] = value
+    return body
+
+
+def password_profile(item, password):
+    force = item.get("force_change_password_next_sign_in")
+    return {
+        "password": password,
+        "forceChangePasswordNextSignIn": True if force is None else bool(force),
+        "forceChangePasswordNextSignInWithMfa": bool(item.get("force_change_password_next_sign_in_with_mfa")),
+    }
+
+
+# ---- validation (no tenant access) ------------------------------------------
+
+def item_key(item):
+    """How results name the item: its UPN, else its id."""
+    return item.get("user_principal_name") or item.get("id")
+
+
+def lookup_key(item):
+    """How the item is read: by id when given (the UPN may be a rename), else by UPN."""
+    return item.get("id") or item.get("user_principal_name")
+
+
+def validate_item(item):
+    """Problems with an item found without reading the tenant; [] when valid."""
+    problems = []
+    upn = item.get("user_principal_name")
+    if not upn and not item.get("id"):
+        problems.append("user_principal_name or id is required for every user")
+    if upn:
+        problems.extend(upn_problems(upn))
+    upn_is_valid = bool(upn) and not problems
+    if item.get("id") and not is_object_id(item["id"]):
+        problems.append("id '%s' is not an object id (a GUID such as 00000000-0000-0000-0000-000000000000)" % item["id"])
+    if item.get("state") == "absent":
+        return problems
+
+    nickname = item.get("mail_nickname")
+    if nickname is None and upn_is_valid:
+        nickname = mail_nickname_from_upn(upn)
+        nickname_source = "mail_nickname (derived from the local part of user_principal_name)"
+    else:
+        nickname_source = "mail_nickname"
+    if nickname:
+        problems.extend(mail_nickname_problems(nickname, nickname_source))
+
+    location = item.get("usage_location")
+    if location and location.upper() not in ISO_3166_ALPHA2:
+        problems.append(
+            "usage_location '%s' is not an ISO 3166-1 alpha-2 country code; use one of: %s"
+            % (location, " ".join(sorted(ISO_3166_ALPHA2))))
+
+    if item.get("password") is not None:
+        # DisableStrongPassword lifts the character-class rule (not the length).
+        strong = "DisableStrongPassword" not in (item.get("password_policies") or [])
+        problem = password_problem(item["password"], require_classes=strong)
+        if problem:
+            problems.append("password is too weak: %s. %s" % (problem, COMPLEXITY_RULE))
+
+    for policy in item.get("password_policies") or []:
+        if policy not in PASSWORD_POLICIES:
+            problems.append("password_policies: unknown policy '%s'; use %s" % (policy, " or ".join(PASSWORD_POLICIES)))
+
+    for key in (item.get("on_premises_extension_attributes") or {}):
+        if key not in EXTENSION_ATTRIBUTE_OPTIONS:
+            problems.append("on_premises_extension_attributes: unknown key '%s'; use extension_attribute1 to "
+                            "extension_attribute15" % key)
+
+    groups = item.get("groups")
+    if groups and groups.get("set") is not None and (groups.get("add") or groups.get("remove")):
+        problems.append("groups: use either set, or add and remove, not both")
+    return problems
+
+
+def upn_problems(upn):
+    if upn.count("@") != 1:
+        return ["user_principal_name '%s' must have the form alias@domain" % upn]
+    local, domain = upn.split("@")
+    problems = []
+    if not local or not _UPN_LOCAL.match(local):
+        problems.append("user_principal_name '%s' has characters Entra does not allow before the @; "
+                        "use only %s" % (upn, UPN_LOCAL_CHARS))
+    elif local.startswith(".") or local.endswith(".") or ".." in local:
+        problems.append("user_principal_name '%s' must not start or end its alias with a period, nor "
+                        "contain two periods in a row" % upn)
+    if len(local) > UPN_LOCAL_MAX:
+        problems.append("user_principal_name '%s': the alias before the @ is longer than %d characters"
+                        % (upn, UPN_LOCAL_MAX))
+    if len(upn) > UPN_MAX:
+        problems.append("user_principal_name '%s' is longer than %d characters" % (upn, UPN_MAX))
+    if not domain or "." not in domain:
+        problems.append("user_principal_name '%s' needs a domain after the @, e.g. contoso.com" % upn)
+    return problems
+
+
+def mail_nickname_problems(nickname, source="mail_nickname"):
+    problems = []
+    if len(nickname) > MAIL_NICKNAME_MAX:
+        problems.append("%s '%s' is longer than %d characters; set a shorter mail_nickname"
+                        % (source, nickname, MAIL_NICKNAME_MAX))
+    bad = sorted(set(char for char in nickname if char in MAIL_NICKNAME_FORBIDDEN or ord(char) > 126 or ord(char) < 32))
+    if bad:
+        problems.append("%s '%s' contains characters a mail alias cannot have (%s); use ASCII letters, digits "
+                        "and . - _ only" % (source, nickname, " ".join(repr(c) for c in bad)))
+    return problems
+
+
+def domain_problem(upn, verified_domains):
+    domain = upn.rsplit("@", 1)[-1].lower()
+    if domain in verified_domains:
+        return None
+    return ("user_principal_name '%s': domain '%s' is not a verified domain of the tenant; use one of: %s"
+            % (upn, domain, ", ".join(sorted(verified_domains))))
+
+
+def original_upn(deleted_doc):
+    """The UPN a deleted user had.
+
+    Graph renames a deleted user's UPN to <object id without dashes><original UPN>.
+    """
+    upn = deleted_doc.get("userPrincipalName") or ""
+    compact_id = (deleted_doc.get("id") or "").replace("-", "")
+    if compact_id and upn.lower().startswith(compact_id.lower()):
+        return upn[len(compact_id):]
+    return upn
+
+
+def membership_changes(groups_option, current_groups, resolved):
+    """Groups to add the user to and remove it from.
+
+    groups_option: {"add", "remove", "set"}; current_groups: {id: group} of the
+    user's direct memberships; resolved: {ref: group}. Dynamic and mail-enabled
+    security groups the user is in are never removed by `set` (Graph cannot).
+    """
+    current_ids = set(current_groups)
+    to_add, to_remove = [], []
+    if groups_option.get("set") is not None:
+        wanted = [resolved[ref]["id"] for ref in groups_option["set"]]
+        to_add = [gid for gid in wanted if gid not in current_ids]
+        to_remove = [gid for gid, group in current_groups.items()
+                     if gid not in wanted and is_assignable(group)]
+    else:
+        to_add = [resolved[ref]["id"] for ref in groups_option.get("add") or []
+                  if resolved[ref]["id"] not in current_ids]
+        to_remove = [resolved[ref]["id"] for ref in groups_option.get("remove") or []
+                     if resolved[ref]["id"] in current_ids]
+    return _unique(to_add), _unique(to_remove)
+
+
+def manages_groups(item):
+    """Whether the item's groups option asks for anything (set: [] does: it empties)."""
+    groups = item.get("groups") or {}
+    return groups.get("set") is not None or bool(groups.get("add")) or bool(groups.get("remove"))
+
+
+def only_groups(objects):
+    """The groups among directory objects (memberOf also lists roles and administrative units).
+
+    Read without the /microsoft.graph.group cast so the request works wherever memberOf does.
+    """
+    return [obj for obj in objects
+            if obj.get("@odata.type", "#microsoft.graph.group") == "#microsoft.graph.group"]
+
+
+def is_dynamic(group):
+    return "DynamicMembership" in (group.get("groupTypes") or [])
+
+
+def is_assignable(group):
+    """Members can be added and removed through Graph (not dynamic, not a mail-enabled security group)."""
+    if is_dynamic(group):
+        return False
+    unified = "Unified" in (group.get("groupTypes") or [])
+    return unified or not group.get("mailEnabled")
+
+
+def group_name(group):
+    return group.get("uniqueName") or group.get("displayName") or group.get("id")
+
+
+def _unique(values):
+    seen, ordered = set(), []
+    for value in values:
+        if value not in seen:
+            seen.add(value)
+            ordered.append(value)
+    return ordered
+
+
+def _odata_ref(object_id):
+    return {"@odata.id": ODATA_ID_BASE + object_id}
+
+
+def get_each(client, urls):
+    """GET each URL: through $batch (20 a call), or on its own when there is just one.
+
+    Returns one result per URL with .ok, .status, .body and .error, like BatchResult.
+    """
+    if len(urls) != 1:
+        return client.batch([{"id": str(n), "method": "GET", "url": url} for n, url in enumerate(urls)])
+    try:
+        return [ReadResult(200, client.get(urls[0]))]
+    except GraphError as error:
+        if error.status is None:
+            raise  # transport or token failure: nothing item-specific about it
+        return [ReadResult(error.status, None, error)]
+
+
+class ReadResult(object):
+    """The outcome of one GET sent on its own, shaped like a BatchResult."""
+
+    def __init__(self, status, body, error=None):
+        self.status = status
+        self.body = body
+        self.error = error
+
+    @property
+    def ok(self):
+        return self.error is None
+
+
+# ---- one item's plan ---------------------------------------------------------
+
+class UserPlan(object):
+    """What one item needs: state read, the decided action, requests and diff."""
+
+    def __init__(self, index, item):
+        self.index = index
+        self.item = item
+        self.key = item_key(item) or "item %d" % (index + 1)
+        self.error = None          # message (str) or GraphError; set -> the item failed
+        self.current = None        # live Graph user
+        self.deleted = None        # deleted Graph user (restore or purge target)
+        self.action = None
+        self.changes = {}          # properties to PATCH (or the POST body on create)
+        self.before = {}
+        self.after = {}
+        self.password = None       # to write (given or generated); never shown
+        self.generated = False
+        self.manager_id = None     # current manager's id (when managed)
+        self.manager_name = None
+        self.manager_target = None  # ("set", ref) / ("remove",) / None
+        self.groups = None         # current direct memberships {id: group} (when managed)
+        self.groups_resolved = {}
+        self.group_adds = []
+        self.group_removes = []
+        self.new_id = None         # id of a created user
+
+    @property
+    def state(self):
+        return self.item.get("state") or "present"
+
+    @property
+    def failed(self):
+        return self.error is not None
+
+    def fail(self, error):
+        if self.error is None:
+            self.error = error
+
+    @property
+    def user_id(self):
+        if self.current:
+            return self.current["id"]
+        if self.deleted:
+            return self.deleted["id"]
+        return self.new_id
+
+
+# ---- the engine --------------------------------------------------------------
+
+class UserEngine(object):
+    """Plans and applies a list of user items against one tenant."""
+
+    def __init__(self, client, check_mode=False, directory=None):
+        self.client = client
+        self.check_mode = check_mode
+        self.directory = directory or Directory(client)
+        self._verified_domains = None
+
+    # -- the whole run --
+
+    def run(self, items):
+        plans = [UserPlan(index, item) for index, item in enumerate(items)]
+        for plan in plans:
+            problems = validate_item(plan.item)
+            if problems:
+                plan.fail("; ".join(problems))
+        self._refuse_duplicates(plans)
+        self._check_domains(plans)
+        self._read_current(plans)
+        self._read_deleted(plans)
+        self._resolve_managers(plans)
+        self._resolve_groups(plans)
+        self._read_memberships(plans)
+        for plan in plans:
+            if not plan.failed:
+                self._decide(plan)
+        if not self.check_mode:
+            self._apply_objects(plans)
+            self._apply_links(plans)
+        return plans
+
+    def _refuse_duplicates(self, plans):
+        seen = {}
+        for plan in plans:
+            key = (plan.key or "").lower()
+            if key in seen:
+                plan.fail("user %s appears more than once in users (first as item %d); list it once"
+                          % (plan.key, seen[key] + 1))
+            else:
+                seen[key] = plan.index
+
+    # -- reads --
+
+    def _get_each(self, urls):
+        return get_each(self.client, urls)
+
+    def verified_domains(self):
+        if self._verified_domains is None:
+            domains = self.client.list("/domains", select=["id", "isVerified"])
+            self._verified_domains = set(d["id"].lower() for d in domains if d.get("isVerified"))
+        return self._verified_domains
+
+    def _check_domains(self, plans):
+        targets = [p for p in plans if not p.failed and p.state == "present" and p.item.get("user_principal_name")]
+        if not targets:
+            return
+        verified = self.verified_domains()
+        for plan in targets:
+            problem = domain_problem(plan.item["user_principal_name"], verified)
+            if problem:
+                plan.fail(problem)
+
+    def _read_current(self, plans):
+        live = [p for p in plans if not p.failed]
+        if not live:
+            return
+        if len(live) <= KEYED_READ_LIMIT:
+            self._read_by_key(live)
+            return
+        users = self.client.list("/users", select=USER_SELECT)
+        self.directory.add_users(users)
+        by_id = dict((u["id"].lower(), u) for u in users)
+        by_upn = dict(((u.get("userPrincipalName") or "").lower(), u) for u in users)
+        for plan in live:
+            if plan.item.get("id"):
+                plan.current = by_id.get(plan.item["id"].lower())
+            else:
+                plan.current = by_upn.get(plan.item["user_principal_name"].lower())
+
+    def _read_by_key(self, plans):
+        urls = ["/users/%s?$select=%s" % (quote_key(lookup_key(p.item)), ",".join(USER_SELECT)) for p in plans]
+        for plan, result in zip(plans, self._get_each(urls)):
+            if result.ok:
+                plan.current = result.body
+                self.directory.add_users([result.body])
+            elif result.status != 404:
+                plan.fail(_with_context(result.error, "read user %s" % plan.key))
+
+    def _read_deleted(self, plans):
+        """One list read of deleted users, only when an item may be in the recycle bin."""
+        wanted = [p for p in plans if not p.failed and p.current is None
+                  and (p.state == "present" or p.item.get("permanent"))]
+        if not wanted:
+            return
+        deleted = self.client.list("/directory/deletedItems/microsoft.graph.user", select=DELETED_SELECT)
+        # Oldest first, so the most recently deleted twin of a UPN wins the index.
+        deleted.sort(key=lambda doc: doc.get("deletedDateTime") or "")
+        by_key = {}
+        for doc in deleted:
+            by_key[doc["id"].lower()] = doc
+            for upn in (original_upn(doc), doc.get("mail")):
+                if upn:
+                    by_key[upn.lower()] = doc
+        for plan in wanted:
+            plan.deleted = by_key.get(lookup_key(plan.item).lower())
+
+    def _resolve_managers(self, plans):
+        """Resolve manager references; a manager created (or restored) in this run is linked afterwards."""
+        managed = [p for p in plans if not p.failed and p.state == "present" and p.item.get("manager") is not None]
+        if not managed:
+            return
+        pending = set(p.item["user_principal_name"].lower() for p in plans
+                      if not p.failed and p.state == "present" and p.current is None
+                      and p.item.get("user_principal_name"))
+        refs = set(p.item["manager"] for p in managed if p.item["manager"] and p.item["manager"].lower() not in pending)
+        try:
+            self.directory.users(sorted(refs))  # one read for all; misses are reported per item
+        except ReferenceError:
+            pass
+        for plan in managed:
+            ref = plan.item["manager"]
+            if ref and ref.lower() not in pending:
+                try:
+                    self.directory.user(ref)
+                except ReferenceError as error:
+                    plan.fail("manager: %s" % error)
+        self._read_current_managers([p for p in managed if not p.failed and p.current is not None])
+
+    def _read_current_managers(self, plans):
+        """The current manager of each existing user whose manager is managed ($batch of GETs)."""
+        if not plans:
+            return
+        urls = ["/users/%s/manager?$select=id,userPrincipalName" % p.current["id"] for p in plans]
+        for plan, result in zip(plans, self._get_each(urls)):
+            if result.ok:
+                plan.manager_id = result.body.get("id")
+                plan.manager_name = result.body.get("userPrincipalName") or plan.manager_id
+            elif result.status != 404:  # 404: no manager
+                plan.fail(_with_context(result.error, "read the manager of user %s" % plan.key))
+
+    def _resolve_groups(self, plans):
+        managed = [p for p in plans if not p.failed and p.state == "present" and manages_groups(p.item)]
+        if not managed:
+            return
+        refs = set()
+        for plan in managed:
+            for kind in ("add", "remove", "set"):
+                refs.update(plan.item["groups"].get(kind) or [])
+        try:
+            self.directory.groups(sorted(refs))
+        except ReferenceError:
+            pass  # reported per item below
+        for plan in managed:
+            for kind in ("add", "remove", "set"):
+                for ref in plan.item["groups"].get(kind) or []:
+                    try:
+                        group = self.directory.group(ref)
+                    except ReferenceError as error:
+                        plan.fail("groups.%s: %s" % (kind, error))
+                        break
+                    if is_dynamic(group):
+                        plan.fail("groups.%s: '%s' is a dynamic membership group; its members come from its rule "
+                                  "and cannot be added or removed. Remove it from groups.%s" % (kind, ref, kind))
+                        break
+                    plan.groups_resolved[ref] = group
+                if plan.failed:
+                    break
+
+    def _read_memberships(self, plans):
+        """The direct group memberships of existing users whose groups are managed ($batch of GETs)."""
+        # A deleted user's memberships cannot be read before it is restored;
+        # adding it again to a group it is back in counts as done (see _apply_links).
+        managed = [p for p in plans if not p.failed and p.state == "present" and manages_groups(p.item)]
+        targets = [p for p in managed if p.current is not None]
+        for plan in managed:
+            plan.groups = {}
+        if not targets:
+            return
+        urls = ["/users/%s/memberOf?$select=%s&$top=999" % (p.current["id"], MEMBERSHIP_SELECT) for p in targets]
+        for plan, result in zip(targets, self._get_each(urls)):
+            if not result.ok:
+                plan.fail(_with_context(result.error, "read the groups of user %s" % plan.key))
+                continue
+            groups = list(result.body.get("value", []))
+            next_link = result.body.get("@odata.nextLink")
+            if next_link:
+                groups.extend(self.client.list(next_link, top=None))
+            plan.groups = dict((g["id"], g) for g in only_groups(groups))
+
+    # -- planning --
+
+    def _decide(self, plan):
+        try:
+            if plan.state == "absent":
+                self._decide_absent(plan)
+            elif plan.current is not None:
+                self._decide_update(plan, plan.current, "updated")
+            elif plan.deleted is not None:
+                self._decide_update(plan, self._restored_doc(plan), "restored")
+                plan.action = "restored"
+            else:
+                self._decide_create(plan)
+        except ItemError as error:
+            plan.fail(str(error))
+
+    def _decide_absent(self, plan):
+        if plan.current is not None:
+            plan.action = "deleted"
+            plan.before = user_to_options(plan.current)
+        elif plan.deleted is not None and plan.item.get("permanent"):
+            plan.action = "deleted"
+            plan.before = user_to_options(plan.deleted)
+        else:
+            plan.action = "unchanged"
+
+    def _decide_create(self, plan):
+        item = plan.item
+        if not item.get("user_principal_name"):
+            raise ItemError("no user has id %s; to create a user give user_principal_name" % item.get("id"))
+        if not item.get("display_name"):
+            raise ItemError("display_name is required to create user %s" % plan.key)
+        if item.get("password") is not None:
+            plan.password = item["password"]
+        else:
+            plan.password = None if self.check_mode else generate_password()
+            plan.generated = True
+        plan.changes = create_body(item, plan.password)
+        plan.action = "created"
+        _changes, _before, plan.after = attribute_changes(dict(item, id=None), {})
+        plan.after["user_principal_name"] = item["user_principal_name"]
+        plan.after.setdefault("mail_nickname", plan.changes["mailNickname"])
+        plan.after.setdefault("account_enabled", plan.changes["accountEnabled"])
+        plan.after["password"] = "set"
+        self._plan_links(plan)
+
+    def _decide_update(self, plan, doc, action):
+        item = plan.item
+        plan.changes, plan.before, plan.after = attribute_changes(item, doc)
+        if item.get("password") is not None and item.get("update_password") == "always":
+            plan.password = item["password"]
+            plan.changes["passwordProfile"] = password_profile(item, plan.password)
+            plan.before["password"] = "set"
+            plan.after["password"] = "set"
+        self._plan_links(plan)
+        has_links = plan.manager_target or plan.group_adds or plan.group_removes
+        plan.action = action if (plan.changes or has_links) else "unchanged"
+
+    def _plan_links(self, plan):
+        """Manager and group changes, added to the plan's diff."""
+        item = plan.item
+        if item.get("manager") is not None:
+            want = item["manager"]
+            if want == "":
+                if plan.manager_id:
+                    plan.manager_target = ("remove",)
+                    plan.before["manager"], plan.after["manager"] = plan.manager_name, None
+            else:
+                target = self._manager_id(want)
+                if target is None or target != plan.manager_id:
+                    plan.manager_target = ("set", want)
+                    plan.before["manager"] = plan.manager_name
+                    plan.after["manager"] = self._manager_name(want)
+        if plan.groups is not None and manages_groups(item):
+            plan.group_adds, plan.group_removes = membership_changes(item["groups"], plan.groups, plan.groups_resolved)
+            if plan.group_adds or plan.group_removes:
+                names = dict((gid, group_name(g)) for gid, g in plan.groups.items())
+                names.update((g["id"], group_name(g)) for g in plan.groups_resolved.values())
+                current = set(plan.groups)
+                after = (current | set(plan.group_adds)) - set(plan.group_removes)
+                plan.before["groups"] = sorted(names[gid] for gid in current)
+                plan.after["groups"] = sorted(names[gid] for gid in after)
+
+    def _manager_id(self, ref):
+        try:
+            return self.directory.user(ref)["id"]
+        except ReferenceError:
+            return None  # created in this run; resolved after the creates
+
+    def _manager_name(self, ref):
+        try:
+            return self.directory.user(ref).get("userPrincipalName") or ref
+        except ReferenceError:
+            return ref
+
+    # -- writes --
+
+    def _apply_objects(self, plans):
+        """Wave 1: create, update, restore, delete the user objects."""
+        requests, owners = [], []
+        for plan in plans:
+            if plan.failed or plan.action in (None, "unchanged"):
+                continue
+            previous = None
+            for number, request in enumerate(self._object_requests(plan)):
+                request["id"] = "%d.%d" % (plan.index, number)
+                if previous is not None:
+                    # The PATCH after a restore, the purge after a delete.
+                    request["depends_on"] = [previous]
+                previous = request["id"]
+                owners.append((plan, request.pop("context")))
+                requests.append(request)
+        if not requests:
+            return
+        for (plan, context), request, result in zip(owners, requests, self.client.batch(requests)):
+            if not result.ok:
+                plan.fail(_with_context(result.error, context))
+            elif request["method"] == "POST" and request["url"] == "/users":
+                plan.new_id = result.body["id"]
+                self.directory.add_users([result.body])
+            elif request["url"].endswith("/restore"):
+                self.directory.add_users([self._restored_doc(plan)])
+
+    def _restored_doc(self, plan):
+        """A deleted user as it is once restored: with its own UPN back."""
+        return dict(plan.deleted, userPrincipalName=plan.item.get("user_principal_name")
+                    or plan.deleted.get("userPrincipalName"))
+
+    def _object_requests(self, plan):
+        """The Graph requests for one plan's object changes, in order."""
+        if plan.action == "created":
+            return [{"method": "POST", "url": "/users", "body": plan.changes,
+                     "context": "create user %s" % plan.key}]
+        requests = []
+        if plan.action == "deleted":
+            if plan.current is not None:
+                requests.append({"method": "DELETE", "url": "/users/%s" % plan.current["id"],
+                                 "context": "delete user %s" % plan.key})
+            if plan.item.get("permanent"):
+                requests.append({"method": "DELETE", "url": "/directory/deletedItems/%s" % plan.user_id,
+                                 "context": "permanently delete user %s" % plan.key})
+            return requests
+        if plan.action == "restored":
+            requests.append({"method": "POST", "url": "/directory/deletedItems/%s/restore" % plan.user_id,
+                             "context": "restore deleted user %s" % plan.key})
+        if plan.changes:
+            requests.append({"method": "PATCH", "url": "/users/%s" % plan.user_id, "body": plan.changes,
+                             "context": "update user %s" % plan.key})
+        return requests
+
+    def _apply_links(self, plans):
+        """Wave 2: manager and group links, which need the ids of users created in wave 1."""
+        requests, owners = [], []
+        for plan in plans:
+            if plan.failed or plan.action in (None, "unchanged", "deleted") or not plan.user_id:
+                continue
+            for request in self._link_requests(plan):
+                request["id"] = str(len(requests))
+                owners.append((plan, request.pop("context")))
+                requests.append(request)
+        if not requests:
+            return
+        for (plan, context), result in zip(owners, self.client.batch(requests)):
+            if not result.ok and not _already_member(result):
+                plan.fail(_with_context(result.error, context))
+
+    def _link_requests(self, plan):
+        requests = []
+        user_id = plan.user_id
+        if plan.manager_target == ("remove",):
+            requests.append({"method": "DELETE", "url": "/users/%s/manager/$ref" % user_id,
+                             "context": "remove the manager of user %s" % plan.key})
+        elif plan.manager_target:
+            try:
+                manager_id = self.directory.user(plan.manager_target[1])["id"]
+            except ReferenceError as error:
+                plan.fail("manager: %s" % error)
+                return []
+            requests.append({"method": "PUT", "url": "/users/%s/manager/$ref" % user_id,
+                             "body": _odata_ref(manager_id),
+                             "context": "set the manager of user %s" % plan.key})
+        names = dict((g["id"], group_name(g)) for g in plan.groups_resolved.values())
+        names.update((gid, group_name(g)) for gid, g in (plan.groups or {}).items())
+        for gid in plan.group_adds:
+            requests.append({"method": "POST", "url": "/groups/%s/members/$ref" % gid, "body": _odata_ref(user_id),
+                             "context": "add user %s to group %s" % (plan.key, names.get(gid, gid))})
+        for gid in plan.group_removes:
+            requests.append({"method": "DELETE", "url": "/groups/%s/members/%s/$ref" % (gid, user_id),
+                             "context": "remove user %s from group %s" % (plan.key, names.get(gid, gid))})
+        return requests
+
+    # -- results --
+
+    def predicted_object(self, plan):
+        """The user as it is (or, in check mode, will be) after the plan, in option names."""
+        if plan.action == "deleted" or (plan.action == "unchanged" and plan.state == "absent"):
+            base = plan.current or plan.deleted
+            return user_to_options(base) if base else None
+        if plan.action == "created":
+            doc = dict((k, v) for k, v in plan.changes.items() if k != "passwordProfile")
+            doc["id"] = plan.new_id
+        else:
+            if plan.current is None and plan.deleted is None:
+                return None
+            base = plan.current or self._restored_doc(plan)
+            doc = apply_changes(base, dict((k, v) for k, v in plan.changes.items() if k != "passwordProfile"))
+        manager = None
+        if plan.item.get("manager") is not None:
+            manager = plan.after.get("manager", plan.manager_name) if "manager" in plan.after else plan.manager_name
+        groups = None
+        if plan.groups is not None and manages_groups(plan.item):
+            groups = plan.after.get("groups") if "groups" in plan.after else sorted(
+                group_name(g) for g in plan.groups.values())
+        return user_to_options(doc, manager=manager, groups=groups)
+
+
+def _already_member(result):
+    """Graph's answer to adding a member that is already there (a restored user got its groups back)."""
+    error = result.error
+    return result.status == 400 and error is not None and "already exist" in (error.message or "")
+
+
+def _with_context(error, context):
+    if isinstance(error, GraphError) and context and not error.context:
+        error.context = context
+    return error
