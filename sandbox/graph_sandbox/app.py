@@ -53,8 +53,15 @@ class Sandbox:
         self.signing_jwk.update(use="sig", alg="RS256")
 
     def reset(self):
+        # Keep the app registrations: their generated secrets and certificates are in connection.json.
+        apps = list(self.tenant.apps.values())
         self.tenant.wipe()
         seed.apply_seed(self.tenant, self.seed)
+        for app in self.tenant.apps.copy():
+            self.tenant.drop("app", app)
+        for app in apps:
+            self.tenant.save("app", app)
+        self.tenant.commit()
         self.control.reset()
 
 
@@ -69,13 +76,17 @@ class GraphMiddleware:
     def __init__(self, app, starlette_app):
         self.app = app
         self.starlette_app = starlette_app
+        self._routes = {}  # (method, path) -> route template; matching every route costs a third of a GET
 
     def _route_of(self, scope):
-        for route in self.starlette_app.routes:
-            match, _ = route.matches(scope)
-            if match == Match.FULL:
-                return route.path
-        return scope["path"]
+        key = (scope["method"], scope["path"])
+        route = self._routes.get(key)
+        if route is None:
+            route = next((r.path for r in self.starlette_app.routes if r.matches(scope)[0] == Match.FULL), scope["path"])
+            if len(self._routes) >= 10000:
+                self._routes.clear()
+            self._routes[key] = route
+        return route
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or not scope["path"].startswith("/v1.0/"):
@@ -99,7 +110,9 @@ class GraphMiddleware:
             await send(message)
 
         if not batch_item:
-            sandbox.counters.count_http(method, route, method != "GET" or await _batch_writes(scope, receive, state))
+            # A $batch counts as a write only when one of its items writes (docs/architecture.md).
+            is_write = await _batch_writes(scope, receive, state) if route == "/v1.0/$batch" else method != "GET"
+            sandbox.counters.count_http(method, route, is_write)
             fault = sandbox.control.next_fault(scope["path"], sandbox.rng)
             if fault == "drop":
                 return await _drop_connection(send)

@@ -1,5 +1,6 @@
 """python -m graph_sandbox serve --host 127.0.0.1 --port 0 --state-dir DIR [--seed FILE]"""
 import argparse
+import asyncio
 import errno
 import json
 import os
@@ -28,7 +29,20 @@ class _Server(uvicorn.Server):
 
     async def shutdown(self, sockets=None):
         self._on_stop()
+        # Closing TLS waits for the client's close_notify, which an idle keep-alive client never sends
+        # (uvloop waits 30 s): give connections a moment to finish, then abort them.
+        asyncio.get_running_loop().call_later(1.0, self._abort_connections)
         await super().shutdown(sockets=sockets)
+
+    def _abort_connections(self):
+        for connection in list(self.server_state.connections):
+            connection.transport.abort()
+
+    def handle_exit(self, sig, frame):
+        super().handle_exit(sig, frame)
+        # uvicorn re-raises the signal after a graceful stop (a KeyboardInterrupt traceback for SIGINT,
+        # status -15 for SIGTERM); the stop was clean, so exit 0 instead.
+        self._captured_signals.clear()
 
 
 def fail(message):
@@ -101,7 +115,9 @@ def serve(args):
     uv_config = uvicorn.Config(build_app(sandbox), ssl_certfile=str(server_pem), log_level=args.log_level,
                                access_log=args.access_log, lifespan="off", timeout_keep_alive=30,
                                # httptools: h11 answers small requests ~50x slower here (delayed ACKs).
-                               http="httptools", loop="uvloop")
+                               http="httptools", loop="uvloop",
+                               # Idle keep-alive clients must not hold up SIGTERM.
+                               timeout_graceful_shutdown=3)
     _Server(uv_config, ready, stopped).run(sockets=[sock])
     return 0
 

@@ -81,6 +81,8 @@ async def read_json(request):
         raise GraphHTTPError(400, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.")
     if not isinstance(body, dict):
         raise GraphHTTPError(400, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.")
+    # The SDKs name the entity's type ("#microsoft.graph.user"); Graph accepts the annotation and stores nothing.
+    body.pop("@odata.type", None)
     return body
 
 

@@ -31,6 +31,11 @@ DEFAULT_PROPERTIES = {
 SINGLE_USER_ONLY = {"aboutMe", "birthday", "hireDate", "interests", "mySite", "pastProjects", "preferredName",
                     "responsibilities", "schools", "skills", "mailboxSettings", "print", "signInActivity"}
 
+# What Graph returns for an unset non-nullable scalar: the type's default ("0001-01-01T00:00:00Z" is the
+# birthday / hireDate Graph shows for a user who never set one).
+NON_NULL_DEFAULTS = {"Edm.DateTimeOffset": "0001-01-01T00:00:00Z", "Edm.Int32": 0, "Edm.Boolean": False,
+                     "Edm.String": ""}
+
 _DERIVED = {}
 
 
@@ -100,7 +105,9 @@ def project(type_name, doc, select=None, tenant=None):
             value = derived[prop](tenant, doc)
         else:
             value = doc.get(prop)
-        if value is None and known[prop]["type"].startswith("Collection("):
+        if value is None and not known[prop]["nullable"]:
+            value = [] if known[prop]["type"].startswith("Collection(") else NON_NULL_DEFAULTS.get(known[prop]["type"])
+        elif value is None and known[prop]["type"].startswith("Collection("):
             value = []
         out[prop] = value
     return out

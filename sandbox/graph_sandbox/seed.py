@@ -10,6 +10,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from .http import GraphHTTPError
+
 DEFAULT_SEED = Path(__file__).parent / "data" / "default_seed.yaml"
 
 
@@ -24,7 +26,9 @@ def read_seed(path=None):
     except OSError as exc:
         raise SeedError("cannot read seed file %s: %s" % (path, exc.strerror))
     except yaml.YAMLError as exc:
-        raise SeedError("seed file %s is not valid YAML: %s" % (path, exc))
+        mark = getattr(exc, "problem_mark", None)
+        where = " (line %d, column %d)" % (mark.line + 1, mark.column + 1) if mark else ""
+        raise SeedError("seed file %s is not valid YAML%s: %s" % (path, where, getattr(exc, "problem", None) or exc))
     if not isinstance(data, dict) or not isinstance(data.get("tenant"), dict):
         raise SeedError("seed file %s must be a mapping with a 'tenant' section" % path)
     tenant = data["tenant"]
@@ -77,8 +81,13 @@ def apply_seed(tenant, seed):
         tenant.save("app", doc)
     licensing.seed_skus(tenant, seed.get("skus") or [])
     for spec in seed.get("users") or []:
+        if not isinstance(spec, dict) or not isinstance(spec.get("userPrincipalName"), str):
+            raise SeedError("seed users: every user needs a userPrincipalName (got %r)" % (spec,))
         body = dict(spec)
         body.setdefault("mailNickname", body["userPrincipalName"].split("@")[0])
         body.setdefault("passwordProfile", {"password": generate_secret(), "forceChangePasswordNextSignIn": True})
-        users.create_user(tenant, body)
+        try:
+            users.create_user(tenant, body)
+        except GraphHTTPError as exc:  # Graph's own rules apply to seeded users too
+            raise SeedError("seed users: %s: %s" % (spec["userPrincipalName"], exc.message))
     tenant.commit()

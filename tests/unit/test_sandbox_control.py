@@ -1,0 +1,313 @@
+"""What /_sandbox/ steers (throttling, replication lag, faults, counters, reset) and the serve command's
+lifecycle (restart on the same state, SIGTERM, clear start-up errors)."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+STRONG_PASSWORD = "Str0ng-Passw0rd!"
+
+
+class Wire:
+    """Graph v1.0 over one keep-alive session, authenticated as the automation app."""
+
+    def __init__(self, sandbox):
+        self.base, self.ca = sandbox.url + "/v1.0", sandbox.conn["ca_path"]
+        self.session = requests.Session()
+        self.token_url = "%s/%s/oauth2/v2.0/token" % (sandbox.url, sandbox.conn["tenant_id"])
+        self.form = {"grant_type": "client_credentials", "client_id": sandbox.conn["client_id"],
+                     "client_secret": sandbox.conn["client_secret"], "scope": "https://graph.microsoft.com/.default"}
+        self.refresh_token()
+
+    def refresh_token(self):
+        token = requests.post(self.token_url, data=self.form, verify=self.ca, timeout=30).json()["access_token"]
+        self.session.headers["Authorization"] = "Bearer %s" % token
+
+    def call(self, method, path, json=None, params=None, headers=None):
+        return self.session.request(method, self.base + path, json=json, params=params, headers=headers,
+                                    verify=self.ca, timeout=30)
+
+
+@pytest.fixture(scope="module")
+def graph(sandbox):
+    return Wire(sandbox)
+
+
+@pytest.fixture
+def restore_config(sandbox):
+    """Put the default behaviour back after a test that changes it."""
+    yield
+    sandbox.configure(throttling={"enabled": False, "ru_per_10s": 3500, "writes_per_150s": 3000},
+                      replication_lag_seconds=0,
+                      faults={"rate_429": 0, "rate_503": 0, "rate_drop": 0, "path_prefix": None, "sequence": []})
+
+
+def user_body(alias=None):
+    alias = alias or "c%s" % uuid.uuid4().hex[:10]
+    return {"accountEnabled": True, "displayName": "Control %s" % alias, "mailNickname": alias,
+            "userPrincipalName": "%s@contoso.com" % alias,
+            "passwordProfile": {"password": STRONG_PASSWORD, "forceChangePasswordNextSignIn": True}}
+
+
+# -- config ------------------------------------------------------------------------------------------
+
+def test_config_defaults_and_unknown_settings(sandbox):
+    config = sandbox.control("GET", "config")
+    assert config["throttling"]["enabled"] is False
+    assert config["replication_lag_seconds"] == 0
+    assert config["faults"]["rate_429"] == 0
+    response = requests.patch(sandbox.url + "/_sandbox/config", json={"throttle": True},
+                              verify=sandbox.conn["ca_path"], timeout=30)
+    assert response.status_code == 400 and "throttle" in response.json()["error"]
+
+
+# -- throttling (FIDELITY.md 2.7) --------------------------------------------------------------------
+
+def test_throttling_is_off_by_default(graph):
+    assert {graph.call("GET", "/users").status_code for _ in range(60)} == {200}
+
+
+def test_resource_unit_throttling_answers_429_with_a_fractional_retry_after(graph, sandbox, restore_config):
+    sandbox.configure(throttling={"enabled": True, "ru_per_10s": 6})
+    statuses = [graph.call("GET", "/users") for _ in range(6)]
+    throttled = [r for r in statuses if r.status_code == 429]
+    assert [r.status_code for r in statuses][:3] == [200, 200, 200]  # 2 units each
+    assert throttled, "six GET /users (2 units each) exceed 6 units per 10 s"
+    response = throttled[0]
+    retry_after = response.headers["Retry-After"]
+    assert "." in retry_after and 0 < float(retry_after) <= 10
+    error = response.json()["error"]
+    assert (error["code"], error["message"]) == ("TooManyRequests", "Please retry again later.")
+    assert "x-ms-throttle-scope" in response.headers
+    time.sleep(float(retry_after) + 0.2)
+    assert graph.call("GET", "/users").status_code == 200
+
+
+def test_select_and_small_top_cost_fewer_units(graph, sandbox, restore_config):
+    sandbox.configure(throttling={"enabled": True, "ru_per_10s": 5})
+    cheap = [graph.call("GET", "/users", params={"$select": "id", "$top": "5"}).status_code for _ in range(5)]
+    assert cheap == [200] * 5  # 1 unit each (2, minus 1 for $select; $top < 20 cannot go below 1)
+
+
+def test_write_budget_throttles_writes(graph, sandbox, restore_config):
+    sandbox.configure(throttling={"enabled": True, "writes_per_150s": 2})
+    statuses = [graph.call("POST", "/users", json=user_body()).status_code for _ in range(3)]
+    assert statuses == [201, 201, 429]
+    assert graph.call("GET", "/users/ada.admin@contoso.com").status_code == 200  # reads still pass
+
+
+# -- replication lag (FIDELITY.md 2.8) ---------------------------------------------------------------
+
+def test_replication_lag_hides_a_new_user_for_a_while(graph, sandbox, restore_config):
+    sandbox.configure(replication_lag_seconds=1.0)
+    created = graph.call("POST", "/users", json=user_body())
+    assert created.status_code == 201
+    user_id = created.json()["id"]
+    right_after = graph.call("GET", "/users/%s" % user_id)
+    assert right_after.status_code == 404
+    assert right_after.json()["error"]["code"] == "Request_ResourceNotFound"
+    listed = graph.call("GET", "/users", params={"$filter": "id eq '%s'" % user_id}).json()["value"]
+    assert listed == []
+    time.sleep(1.1)
+    assert graph.call("GET", "/users/%s" % user_id).status_code == 200
+
+
+# -- faults ------------------------------------------------------------------------------------------
+
+def test_a_fault_sequence_is_served_in_order_then_normal_answers(graph, sandbox, restore_config):
+    sandbox.configure(faults={"sequence": [429, 503, "drop"], "retry_after": 2})
+    first = graph.call("GET", "/users")
+    assert first.status_code == 429 and first.headers["Retry-After"] == "2"
+    assert first.json()["error"]["code"] == "TooManyRequests"
+    second = graph.call("GET", "/users")
+    assert second.status_code == 503 and second.headers["Retry-After"] == "2"
+    with pytest.raises(requests.exceptions.RequestException):
+        graph.call("GET", "/users").json()  # the connection drops mid-body
+    assert graph.call("GET", "/users").status_code == 200
+
+
+def test_fault_rates_apply_to_the_path_prefix_only(graph, sandbox, restore_config):
+    sandbox.configure(faults={"rate_503": 1.0, "path_prefix": "/v1.0/users"})
+    assert {graph.call("GET", "/users").status_code for _ in range(5)} == {503}
+    assert graph.call("GET", "/organization").status_code == 200
+    sandbox.configure(faults={"rate_503": 0.5, "path_prefix": None})
+    statuses = {graph.call("GET", "/organization").status_code for _ in range(40)}
+    assert statuses == {200, 503}
+
+
+# -- counters ----------------------------------------------------------------------------------------
+
+def test_counters_count_http_requests_and_graph_operations(graph, sandbox):
+    graph.refresh_token()
+    sandbox.reset_counters()
+    user_id = graph.call("GET", "/users/ada.admin@contoso.com").json()["id"]
+    graph.call("GET", "/users")
+    graph.call("POST", "/users", json=user_body())
+    batch = {"requests": [{"id": "1", "method": "GET", "url": "/users/%s" % user_id},
+                          {"id": "2", "method": "GET", "url": "/organization"},
+                          {"id": "3", "method": "PATCH", "url": "/users/%s" % user_id, "body": {"jobTitle": "Counted"},
+                           "headers": {"Content-Type": "application/json"}}]}
+    assert graph.call("POST", "/$batch", json=batch).status_code == 200
+    graph.call("POST", "/$batch", json={"requests": [{"id": "1", "method": "GET", "url": "/organization"}]})
+    graph.refresh_token()
+    counters = sandbox.counters()
+    http, ops = counters["http"], counters["operations"]
+    assert (http["total"], http["read"], http["write"]) == (5, 3, 2)  # a read-only $batch counts as a read
+    assert http["by_method"] == {"GET": 2, "POST": 3}
+    assert http["by_route"] == {"GET /v1.0/users/{id}": 1, "GET /v1.0/users": 1, "POST /v1.0/users": 1,
+                                "POST /v1.0/$batch": 2}
+    assert (ops["total"], ops["read"], ops["write"]) == (7, 5, 2)
+    assert ops["by_route"]["GET /v1.0/users/{id}"] == 2
+    assert ops["by_route"]["GET /v1.0/organization"] == 2
+    assert ops["by_route"]["PATCH /v1.0/users/{id}"] == 1
+    assert "POST /v1.0/$batch" not in ops["by_route"]
+    assert counters["tokens"] == 1
+    assert sandbox.reset_counters()["http"]["total"] == 0
+
+
+def test_control_calls_are_not_counted_and_need_no_token(sandbox):
+    sandbox.reset_counters()
+    sandbox.control("GET", "config")
+    sandbox.control("GET", "counters")
+    assert sandbox.counters()["http"]["total"] == 0
+
+
+# -- reset -------------------------------------------------------------------------------------------
+
+def test_reset_returns_to_the_seed_with_default_config_and_zero_counters(graph, sandbox):
+    created = graph.call("POST", "/users", json=user_body()).json()
+    graph.call("PATCH", "/users/ada.admin@contoso.com", json={"jobTitle": "Changed"})
+    sandbox.configure(replication_lag_seconds=5)
+    assert sandbox.reset() == {"reset": True}
+    assert sandbox.control("GET", "config")["replication_lag_seconds"] == 0
+    assert sandbox.counters()["http"]["total"] == 0
+    graph.refresh_token()  # tokens survive a reset (same app registrations and signing key) ...
+    assert graph.call("GET", "/users/%s" % created["id"]).status_code == 404
+    ada = graph.call("GET", "/users/ada.admin@contoso.com").json()
+    assert ada["jobTitle"] == "Identity Administrator"
+    assert len(graph.call("GET", "/users", params={"$top": "999"}).json()["value"]) == 6
+
+
+# -- serve: restart, SIGTERM, start-up errors --------------------------------------------------------
+
+def test_state_survives_a_restart_on_the_same_state_dir(sandbox_factory, tmp_path):
+    state = tmp_path / "state"
+    first = sandbox_factory(state_dir=state)
+    wire = Wire(first)
+    token = wire.session.headers["Authorization"]
+    user = wire.call("POST", "/users", json=user_body()).json()
+    wire.call("PATCH", "/users/%s" % user["id"], json={"jobTitle": "Persisted"})
+    wire.call("DELETE", "/users/ada.admin@contoso.com")
+    first.stop()
+    assert not (state / "connection.json").exists()
+
+    second = sandbox_factory(state_dir=state)
+    assert second.conn["client_secret"] == first.conn["client_secret"]
+    assert second.conn["tenant_id"] == first.conn["tenant_id"]
+    again = Wire(second)
+    again.session.headers["Authorization"] = token  # the signing key persists, so old tokens still work
+    assert again.call("GET", "/users/%s" % user["id"], params={"$select": "jobTitle"}).json()["jobTitle"] == "Persisted"
+    assert again.call("GET", "/users/ada.admin@contoso.com").status_code == 404
+    deleted = again.call("GET", "/directory/deletedItems/microsoft.graph.user").json()["value"]
+    assert [d["displayName"] for d in deleted] == ["Ada Admin"]
+
+
+def test_sigterm_stops_cleanly_and_removes_connection_json(sandbox_factory):
+    box = sandbox_factory()
+    wire = Wire(box)
+    assert wire.call("GET", "/users").status_code == 200  # leaves an idle keep-alive connection open
+    started = time.monotonic()
+    box.process.send_signal(signal.SIGTERM)
+    assert box.process.wait(timeout=10) == 0
+    assert time.monotonic() - started < 5
+    assert not (box.state_dir / "connection.json").exists()
+    assert "Traceback" not in box.log.read_text()
+
+
+def serve(*args, timeout=60):
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "sandbox"))
+    return subprocess.run([sys.executable, "-m", "graph_sandbox", "serve", "--host", "127.0.0.1"] + list(args),
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_clear_failure(result, *fragments):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("graph_sandbox: error: "), result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_a_port_in_use_is_a_clear_error(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = serve("--port", str(port), "--state-dir", str(tmp_path / "state"))
+    assert_clear_failure(result, "port %d" % port, "already in use")
+    assert not (tmp_path / "state" / "connection.json").exists()
+
+
+def test_an_unwritable_state_dir_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    assert_clear_failure(serve("--port", "0", "--state-dir", str(blocker / "state")), "not writable")
+
+
+@pytest.mark.parametrize("content,fragment", [
+    (None, "cannot read seed file"),
+    ("tenant: [unclosed", "not valid YAML"),
+    ("users: []\n", "'tenant' section"),
+    ("tenant: {id: t1, default_domain: a.com, verified_domains: [b.com]}\napps: [{client_id: x, client_secret: s}]\n",
+     "default_domain"),
+    ("tenant: {id: t1, default_domain: a.com, verified_domains: [a.com]}\n", "apps"),
+])
+def test_a_bad_seed_is_a_clear_error(tmp_path, content, fragment):
+    seed = tmp_path / "seed.yaml"
+    if content is not None:
+        seed.write_text(content)
+    result = serve("--port", "0", "--state-dir", str(tmp_path / "state"), "--seed", str(seed))
+    assert_clear_failure(result, fragment)
+
+
+def test_a_seed_with_an_invalid_user_is_a_clear_error(tmp_path):
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("tenant: {id: t1, default_domain: a.com, verified_domains: [a.com]}\n"
+                    "apps: [{client_id: x, client_secret: generate, roles: [User.Read.All]}]\n"
+                    "users: [{userPrincipalName: someone@elsewhere.com, displayName: Someone, accountEnabled: true}]\n")
+    assert_clear_failure(serve("--port", "0", "--state-dir", str(tmp_path / "state"), "--seed", str(seed)),
+                         "someone@elsewhere.com")
+
+
+def test_start_flags_set_the_initial_config(sandbox_factory):
+    box = sandbox_factory(extra_args=["--throttling", "--replication-lag", "0.5"])
+    config = box.control("GET", "config")
+    assert config["throttling"]["enabled"] is True
+    assert config["replication_lag_seconds"] == 0.5
+    box.reset()  # reset goes back to the start flags, not to the built-in defaults
+    assert box.control("GET", "config")["throttling"]["enabled"] is True
+
+
+def test_a_custom_seed_defines_tenant_apps_and_users(sandbox_factory, tmp_path):
+    seed = tmp_path / "seed.yaml"
+    seed.write_text("tenant: {id: 7d0c4b8e-0000-4000-8000-000000000001, default_domain: fabrikam.onmicrosoft.com,\n"
+                    "         verified_domains: [fabrikam.onmicrosoft.com, fabrikam.com]}\n"
+                    "apps: [{name: only, client_id: 7d0c4b8e-0000-4000-8000-0000000000aa, client_secret: generate,\n"
+                    "        roles: [User.ReadWrite.All]}]\n"
+                    "users: [{userPrincipalName: one@fabrikam.com, displayName: One, accountEnabled: true}]\n")
+    box = sandbox_factory(seed=seed)
+    assert box.conn["tenant_id"] == "7d0c4b8e-0000-4000-8000-000000000001"
+    assert box.conn["default_domain"] == "fabrikam.onmicrosoft.com"
+    assert [a["name"] for a in box.conn["apps"]] == ["only"]
+    users = Wire(box).call("GET", "/users").json()["value"]
+    assert [u["userPrincipalName"] for u in users] == ["one@fabrikam.com"]
+    assert json.loads((box.state_dir / "connection.json").read_text())["graph_endpoint"] == box.url
