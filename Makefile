@@ -1,0 +1,198 @@
+# m365.cloud_identity: build, demo and test.  GNU make; recipes run in bash.
+#
+#   make demo   run the demo playbook against a local Graph sandbox
+#   make test   unit + integration tests, ansible-lint, collection build, ansible-test sanity
+#
+# Everything runs from the project virtualenv .venv (created when missing).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+VENV := .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+VENV_STAMP := $(VENV)/.requirements-installed
+REQUIREMENTS := requirements.txt test-requirements.txt sandbox/requirements.txt
+
+BUILD := .build
+COLLECTIONS := $(BUILD)/collections
+COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/m365/cloud_identity
+SANITY_ROOT := $(BUILD)/sanity/ansible_collections/m365/cloud_identity
+VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
+ARTIFACT := $(BUILD)/m365-cloud_identity-$(VERSION).tar.gz
+
+DEMO_STATE := .sandbox/demo
+MANUAL_STATE := .sandbox/manual
+SANDBOX_PORT ?= 0
+
+# Parallel pytest workers for the integration tests (each test file gets its own sandbox).
+JOBS ?= 2
+# Target Pythons for ansible-test sanity (module code must work on all of them);
+# versions not installed on this machine are skipped.
+SANITY_PYTHONS ?= 3.9 3.10 3.11 3.12 3.13
+# Sanity tests to leave out (e.g. SANITY_SKIP="pylint"); none by default.
+SANITY_SKIP ?=
+ANSIBLE_TEST_HOME := $(abspath $(BUILD)/ansible-test-home)
+SANITY_PYTHONS_DIR := $(abspath $(BUILD)/sanity-pythons)
+
+export ANSIBLE_COLLECTIONS_PATH := $(abspath $(COLLECTIONS))
+export ANSIBLE_NOCOLOR := 1
+# The demo runs on the implicit localhost (with the venv's Python); no inventory needed.
+export ANSIBLE_LOCALHOST_WARNING := false
+export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help venv collection demo sandbox test unit integration lint sanity build clean
+
+help:
+	@echo "make demo         run playbooks/demo.yml against a local Graph sandbox"
+	@echo "make test         unit, integration, lint, build and sanity (what CI runs)"
+	@echo "make venv         create .venv and install the requirements"
+	@echo "make collection   lay the collection out under $(COLLECTIONS)"
+	@echo "make unit | integration | lint | sanity | build"
+	@echo "make sandbox      run a Graph sandbox in the foreground (state in $(MANUAL_STATE))"
+	@echo "make clean        remove build output, sandbox state and test caches (keeps .venv)"
+
+# --- virtualenv ---------------------------------------------------------------
+
+# Print the path of the best Python >= 3.12 on this machine. Candidates are run,
+# not just looked up: a pyenv shim can exist for a version that is not active.
+define find_python
+python_ok() { "$$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' >/dev/null 2>&1; }; \
+candidates=(python3.12 python3.13 python3.14); \
+if command -v pyenv >/dev/null 2>&1; then \
+  for version in $$(pyenv versions --bare 2>/dev/null | grep -E '^3\.(1[2-9])\.[0-9]+$$' | sort -V); do \
+    candidates+=("$$(pyenv root)/versions/$$version/bin/python3"); \
+  done; \
+fi; \
+candidates+=(python3); \
+for candidate in "$${candidates[@]}"; do \
+  if python_ok "$$candidate"; then command -v "$$candidate"; exit 0; fi; \
+done; \
+echo "No Python 3.12 or newer found (tried: $${candidates[*]})." >&2; \
+echo "Install Python 3.12+ and put it on PATH as python3.12 or python3." >&2; \
+exit 1
+endef
+
+# Link a working interpreter for each of $(SANITY_PYTHONS) into $(SANITY_PYTHONS_DIR),
+# which goes first on ansible-test's PATH (a pyenv shim for an inactive version fails).
+define link_sanity_pythons
+rm -rf $(SANITY_PYTHONS_DIR); mkdir -p $(SANITY_PYTHONS_DIR); \
+for version in $(SANITY_PYTHONS); do \
+  candidates=("python$$version"); \
+  if command -v pyenv >/dev/null 2>&1; then \
+    for installed in $$(pyenv versions --bare 2>/dev/null | grep -E "^$${version//./\\.}\.[0-9]+$$" | sort -rV); do \
+      candidates+=("$$(pyenv root)/versions/$$installed/bin/python$$version"); \
+    done; \
+  fi; \
+  for candidate in "$${candidates[@]}"; do \
+    found=$$("$$candidate" -c 'import sys; print(sys.executable if "%d.%d" % sys.version_info[:2] == sys.argv[1] else "")' "$$version" 2>/dev/null) || continue; \
+    if [ -n "$$found" ]; then ln -s "$$found" $(SANITY_PYTHONS_DIR)/python$$version; break; fi; \
+  done; \
+done; \
+echo "Target Pythons for sanity: $$(ls $(SANITY_PYTHONS_DIR) | tr '\n' ' ')"
+endef
+
+venv: $(VENV_STAMP)
+
+$(VENV_STAMP): $(REQUIREMENTS)
+	@if ! $(PY) -c 'import sys' >/dev/null 2>&1; then \
+	  python=$$( $(find_python) ); \
+	  echo "Creating $(VENV) with $$python ($$($$python --version))"; \
+	  rm -rf $(VENV); \
+	  "$$python" -m venv $(VENV); \
+	fi
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(addprefix -r ,$(REQUIREMENTS))
+	@touch $@
+
+# --- collection layout -----------------------------------------------------------
+
+# ansible-playbook and pytest find the collection through a symlink to this tree.
+collection: $(COLLECTION_LINK)
+
+$(COLLECTION_LINK):
+	@mkdir -p $(dir $@)
+	@ln -sfn ../../../.. $@
+
+# --- demo ------------------------------------------------------------------------
+
+# Starts a sandbox in the background (state kept in $(DEMO_STATE), so a second run
+# finds the objects already there), runs the demo with the connection options of
+# connection.json as extra vars, and stops the sandbox however the play ends.
+demo: venv collection
+	@mkdir -p $(DEMO_STATE)
+	@rm -f $(DEMO_STATE)/connection.json $(DEMO_STATE)/demo-vars.json
+	@PYTHONPATH=sandbox $(PY) -m graph_sandbox serve --host 127.0.0.1 --port $(SANDBOX_PORT) \
+	    --state-dir $(DEMO_STATE) >> $(DEMO_STATE)/sandbox.log 2>&1 & \
+	sandbox_pid=$$!; \
+	trap 'kill $$sandbox_pid 2>/dev/null || true; wait $$sandbox_pid 2>/dev/null || true' EXIT; \
+	$(PY) .ci/connection_vars.py --wait 60 --pid $$sandbox_pid \
+	    $(DEMO_STATE)/connection.json $(DEMO_STATE)/demo-vars.json \
+	  || { echo "The sandbox did not start; its log:" >&2; tail -n 30 $(DEMO_STATE)/sandbox.log >&2; exit 1; }; \
+	$(BIN)/ansible-playbook playbooks/demo.yml -e @$(DEMO_STATE)/demo-vars.json; \
+	echo "make demo: done. The sandbox state stays in $(DEMO_STATE); 'make clean' removes it."
+
+# A sandbox for manual use; Ctrl-C stops it. Its state stays in $(MANUAL_STATE).
+sandbox: venv collection
+	@mkdir -p $(MANUAL_STATE)
+	@rm -f $(MANUAL_STATE)/connection.json
+	@echo "Starting the Graph sandbox (Ctrl-C stops it). Once it is up, in another shell:"
+	@echo '  export ANSIBLE_COLLECTIONS_PATH=$$PWD/$(COLLECTIONS)'
+	@echo '  eval "$$($(PY) .ci/connection_vars.py --env $(MANUAL_STATE)/connection.json)"'
+	PYTHONPATH=sandbox $(PY) -m graph_sandbox serve --host 127.0.0.1 --port $(SANDBOX_PORT) --state-dir $(MANUAL_STATE)
+
+# --- tests -----------------------------------------------------------------------
+
+# Every part runs even if an earlier one failed; the target fails if any did.
+test: venv collection
+	@failed=(); summary=(); \
+	for part in unit integration lint build sanity; do \
+	  start=$$(date +%s); \
+	  echo "=== make $$part"; \
+	  if $(MAKE) --no-print-directory $$part; then status=passed; else status=FAILED; failed+=("$$part"); fi; \
+	  summary+=("$$(printf '  %-12s %-7s %4d s' "$$part" "$$status" $$(( $$(date +%s) - start )))"); \
+	done; \
+	echo "=== make test summary"; printf '%s\n' "$${summary[@]}"; \
+	if [ $${#failed[@]} -gt 0 ]; then echo "make test: FAILED: $${failed[*]}"; exit 1; fi; \
+	echo "make test: all passed"
+
+unit: venv collection
+	$(PY) -m pytest tests/unit -q
+
+integration: venv collection
+	$(PY) -m pytest tests/integration -q -n $(JOBS) --dist loadfile
+
+lint: venv collection
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/ansible-lint --profile production
+
+# ansible-test wants the collection at .../ansible_collections/<ns>/<name> on its own,
+# so it runs on exactly what ships: the Galaxy artifact unpacked under $(BUILD)/sanity,
+# marked as the content root so that ansible-test does not walk up into this
+# repository's git checkout. Each test runs in a virtualenv of ansible-test's own
+# pinned tools, installed from PyPI on the first run and kept under
+# $(ANSIBLE_TEST_HOME). ansible-test bootstraps pip into those with a script from
+# ci-files.testing.ansible.com; the cache is seeded with .ci/ansible_test_get_pip.py,
+# which does the same from PyPI. Module code is compiled and imported on every
+# target Python found ($(SANITY_PYTHONS)); missing ones are skipped with a warning.
+sanity: build
+	@rm -rf $(BUILD)/sanity
+	@mkdir -p $(SANITY_ROOT)
+	@tar -xzf $(ARTIFACT) -C $(SANITY_ROOT)
+	@$(link_sanity_pythons)
+	@pip_version=$$($(PY) -c 'import re, inspect, ansible_test._internal.python_requirements as r; print(re.search(r"pip=.([0-9.]+).", inspect.getsource(r)).group(1))'); \
+	mkdir -p $(ANSIBLE_TEST_HOME)/.ansible/test/cache; \
+	cp .ci/ansible_test_get_pip.py $(ANSIBLE_TEST_HOME)/.ansible/test/cache/get_pip_$${pip_version//./_}.py
+	cd $(SANITY_ROOT) && ANSIBLE_TEST_CONTENT_ROOT=$$PWD HOME=$(ANSIBLE_TEST_HOME) \
+	    PATH=$(SANITY_PYTHONS_DIR):$$PATH \
+	    $(abspath $(BIN))/ansible-test sanity --local --color no $(addprefix --skip-test ,$(SANITY_SKIP))
+
+build: venv
+	@mkdir -p $(BUILD)
+	$(BIN)/ansible-galaxy collection build --force --output-path $(BUILD) .
+
+clean:
+	rm -rf $(BUILD) .sandbox tests/output .pytest_cache
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,118 @@
+# -*- coding: utf-8 -*-
+
+# Copyright (c) m365.cloud_identity contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+
+class ModuleDocFragment(object):
+
+    # The connection options shared by every module of the collection.
+    # The argument spec with the same options is GRAPH_CONNECTION_SPEC in
+    # plugins/module_utils/graph_module.py; keep both in step.
+    DOCUMENTATION = r"""
+options:
+  tenant_id:
+    description:
+      - The directory (tenant) ID of the Microsoft Entra tenant to manage.
+      - If not set, the value of the E(AZURE_TENANT_ID) environment variable is used.
+    type: str
+    required: true
+  client_id:
+    description:
+      - The application (client) ID of the app registration the modules sign in as.
+      - If not set, the value of the E(AZURE_CLIENT_ID) environment variable is used.
+    type: str
+    required: true
+  client_secret:
+    description:
+      - A client secret of the app registration.
+      - If not set, the value of the E(AZURE_CLIENT_SECRET) environment variable is used.
+      - Exactly one of O(client_secret) or O(client_certificate_path) is required.
+    type: str
+  client_certificate_path:
+    description:
+      - Path to a PEM file holding the private key and the certificate registered on the app.
+      - If not set, the value of the E(AZURE_CLIENT_CERTIFICATE_PATH) environment variable is used.
+      - Exactly one of O(client_secret) or O(client_certificate_path) is required.
+    type: path
+  client_certificate_password:
+    description:
+      - The password protecting the private key in O(client_certificate_path), if any.
+      - If not set, the value of the E(AZURE_CLIENT_CERTIFICATE_PASSWORD) environment variable is used.
+    type: str
+  cloud:
+    description:
+      - The Microsoft cloud the tenant lives in. It selects the sign-in and Microsoft Graph hosts.
+      - V(public) is the global service, V(usgov) is GCC High, V(usgov_dod) is DoD, and
+        V(china) is the service operated by 21Vianet.
+      - If not set, the value of the E(AZURE_CLOUD) environment variable is used.
+    type: str
+    choices: [public, usgov, usgov_dod, china]
+    default: public
+  authority_host:
+    description:
+      - Overrides the sign-in host picked by O(cloud), for example V(https://127.0.0.1:8443)
+        for the local Graph sandbox. Must be an C(https) URL.
+      - If not set, the value of the E(AZURE_AUTHORITY_HOST) environment variable is used.
+    type: str
+  graph_endpoint:
+    description:
+      - Overrides the Microsoft Graph base URL picked by O(cloud), without the version,
+        for example V(https://127.0.0.1:8443). The modules append C(/v1.0).
+      - If not set, the value of the E(M365_GRAPH_ENDPOINT) environment variable is used.
+    type: str
+  ca_path:
+    description:
+      - A CA bundle (PEM) to trust for the sign-in and Graph hosts instead of the system default.
+      - TLS certificates are always verified.
+      - If not set, the value of the E(M365_CA_PATH) environment variable is used.
+    type: path
+  timeout:
+    description:
+      - Timeout of each HTTP request, in seconds.
+    type: int
+    default: 60
+notes:
+  - The app registration needs Microsoft Graph B(application) permissions, granted with admin
+    consent. Each module lists the least-privileged permissions it needs.
+  - Set the connection options once for all modules of the collection with
+    C(module_defaults) and the action group C(group/m365.cloud_identity.graph).
+requirements:
+  - msal
+  - requests
+"""
+
+    # For modules that write: check mode predicts, --diff shows the changes.
+    ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    description: Can run in C(check_mode) and return changed status prediction without modifying the tenant.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+    support: full
+  action_group:
+    description: Use C(group/m365.cloud_identity.graph) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - m365.cloud_identity.graph
+"""
+
+    # For the read-only _info modules.
+    INFO_ATTRIBUTES = r"""
+attributes:
+  check_mode:
+    description: Can run in C(check_mode) and return the same result; the module never writes.
+    support: full
+  diff_mode:
+    description: The module never changes anything, so there is no diff.
+    support: N/A
+  action_group:
+    description: Use C(group/m365.cloud_identity.graph) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - m365.cloud_identity.graph
+"""
