@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import re
 
-WRITING_TASKS = ("Create the user Adele Vance", "Create the security group Demo Team with Adele as a member")
-DEMO_UPN = "adele.vance@contoso.onmicrosoft.com"
+WRITING_TASKS = (
+    "Create the member accounts",
+    "Create the security group Retail Team with Adele as a member",
+    "Create a dynamic group of everyone enabled in Sales",
+    "Create the Microsoft 365 group Project Falcon",
+    "Give Adele Microsoft 365 E3 without Exchange and Sway",
+    "License everyone in the dynamic Sales group with Enterprise Mobility + Security E5",
+    "Invite a partner as a B2B guest",
+)
+DOMAIN = "contoso.onmicrosoft.com"
+ADELE, MEGAN, ALEX = ("%s@%s" % (alias, DOMAIN) for alias in ("adele.vance", "megan.bowen", "alex.wilber"))
 
 
 def every_secret(conn):
@@ -17,20 +26,45 @@ def every_secret(conn):
 
 def test_demo_creates_then_changes_nothing_and_never_shows_a_secret(run_playbook, graph, sandbox):
     first = run_playbook("playbooks/demo.yml", verbosity=3)
-    assert [first.task(name).status for name in WRITING_TASKS] == ["changed", "changed"]
-    # The user task creates the account with a generated password; its result is censored.
+    assert [first.task(name).status for name in WRITING_TASKS] == ["changed"] * len(WRITING_TASKS)
+    # The accounts are created with generated passwords; their task's result is censored.
     assert "censored" in first.task(WRITING_TASKS[0]).result
     for secret in every_secret(sandbox.conn):
         assert secret not in first.output
     assert "generated_password" not in first.output
 
-    user = graph.get("/users/" + DEMO_UPN)
-    groups = graph.list("/groups", filter="uniqueName eq 'demo-team'", select=["id", "displayName"])
-    assert len(groups) == 1
-    members = graph.list("/groups/%s/members" % groups[0]["id"], select=["id"])
-    assert [member["id"] for member in members] == [user["id"]]
+    users = {upn: graph.get("/users/" + upn, params={"$select": "id,department,usageLocation"}) for upn in (ADELE, MEGAN, ALEX)}
+    assert {upn: user["department"] for upn, user in users.items()} == {ADELE: "Retail", MEGAN: "Sales", ALEX: "Sales"}
 
+    def group(unique_name):
+        found = graph.list("/groups", filter="uniqueName eq '%s'" % unique_name, select=["id", "groupTypes", "membershipRule"])
+        assert len(found) == 1
+        return found[0]
+
+    def member_ids(group_id):
+        return {member["id"] for member in graph.list("/groups/%s/members" % group_id, select=["id"])}
+
+    retail, sales, falcon = group("demo-retail-team"), group("demo-sales-dynamic"), group("demo-project-falcon")
+    assert member_ids(retail["id"]) == {users[ADELE]["id"]}
+    assert "DynamicMembership" in sales["groupTypes"]
+    enabled_sales = {u["id"] for u in graph.list("/users", select=["id", "department", "accountEnabled"])
+                     if u["department"] == "Sales" and u["accountEnabled"]}
+    assert member_ids(sales["id"]) == enabled_sales and {users[MEGAN]["id"], users[ALEX]["id"]} <= enabled_sales
+    assert falcon["groupTypes"] == ["Unified"]
+    assert member_ids(falcon["id"]) == {users[u]["id"] for u in (ADELE, MEGAN, ALEX)}
+
+    adele = graph.get("/users/" + ADELE, params={"$select": "licenseAssignmentStates"})
+    direct = [s for s in adele["licenseAssignmentStates"] if s["assignedByGroup"] is None]
+    assert len(direct) == 1 and len(direct[0]["disabledPlans"]) == 2
+    megan = graph.get("/users/" + MEGAN, params={"$select": "licenseAssignmentStates"})
+    assert [s["assignedByGroup"] for s in megan["licenseAssignmentStates"]] == [sales["id"]]
+
+    guests = graph.list("/users", filter="userType eq 'Guest'", select=["mail", "externalUserState"])
+    assert [g["mail"] for g in guests] == ["pat.partner@fabrikam.com"]
+
+    sandbox.reset_counters()
     second = run_playbook("playbooks/demo.yml")
-    assert [second.task(name).status for name in WRITING_TASKS] == ["ok", "ok"]
+    assert [second.task(name).status for name in WRITING_TASKS] == ["ok"] * len(WRITING_TASKS)
     assert re.search(r"localhost\s+:\s+ok=\d+\s+changed=0\s+unreachable=0\s+failed=0", second.stdout)
     assert "Everything was already in place" in second.stdout
+    assert sandbox.counters()["operations"]["write"] == 0
