@@ -28,9 +28,27 @@ class Tenant:
     def _load(self):
         self.users, self.groups, self.invitations, self.skus = {}, {}, {}, {}
         self.deleted, self.apps, self.meta = {}, {}, {}
+        self._upns, self._deleted_upns, self._upn_of = {}, {}, {}
         for kind, obj_id, doc in self.db.execute("SELECT kind, id, doc FROM objects"):
             self.store(kind)[obj_id] = json.loads(doc)
+            self._index_upn(kind, obj_id, self.store(kind)[obj_id])
         self.version += 1
+
+    def _index_upn(self, kind, key, doc):
+        """Keep UPN -> id maps of live and of soft-deleted users, so lookups by UPN need no scan."""
+        if kind == "user":
+            index = self._upns
+        elif kind == "deleted" and (doc is None or doc["kind"] == "user"):
+            index, doc = self._deleted_upns, doc and doc["doc"]
+        else:
+            return
+        old = self._upn_of.pop((kind, key), None)
+        if old is not None and index.get(old) == key:
+            del index[old]
+        if doc is not None:
+            upn = doc["userPrincipalName"].lower()
+            index[upn] = key
+            self._upn_of[(kind, key)] = upn
 
     def store(self, kind):
         return {"user": self.users, "group": self.groups, "invitation": self.invitations, "sku": self.skus,
@@ -44,12 +62,14 @@ class Tenant:
         """Insert or replace one object (the caller has already changed ``doc``)."""
         key = self.key_of(kind, doc)
         self.store(kind)[key] = doc
+        self._index_upn(kind, key, doc)
         self.db.execute("INSERT OR REPLACE INTO objects (kind, id, doc) VALUES (?, ?, ?)", (kind, key, json.dumps(doc)))
         self._written_at[key] = time.monotonic()
         self.version += 1
 
     def drop(self, kind, obj_id):
         self.store(kind).pop(obj_id, None)
+        self._index_upn(kind, obj_id, None)
         self.db.execute("DELETE FROM objects WHERE kind = ? AND id = ?", (kind, obj_id))
         self.version += 1
 
@@ -100,9 +120,12 @@ class Tenant:
         """A live user by id or userPrincipalName (case-insensitive)."""
         user = self.users.get(key)
         if user is None and "@" in key:
-            lowered = key.lower()
-            user = next((u for u in self.users.values() if u["userPrincipalName"].lower() == lowered), None)
+            user = self.users.get(self._upns.get(key.lower()))
         return user
+
+    def deleted_user_by_upn(self, upn):
+        """The deleted-items entry of a soft-deleted user by its original UPN, or None."""
+        return self.deleted.get(self._deleted_upns.get(upn.lower()))
 
     def directory_object(self, obj_id):
         """(kind, doc) of a live user or group, or (None, None)."""

@@ -58,7 +58,7 @@ async def restore_deleted(request):
     doc = entry["doc"]
     if entry["kind"] == "user":
         upn = doc["userPrincipalName"]
-        holder = next((u for u in tenant.users.values() if u["userPrincipalName"].lower() == upn.lower()), None)
+        holder = tenant.find_user(upn)
         if holder:
             raise conflict("userPrincipalName", holder)
     elif doc.get("uniqueName") and any((g.get("uniqueName") or "").lower() == doc["uniqueName"].lower() for g in tenant.groups.values()):

@@ -62,13 +62,12 @@ def password_is_strong(password):
 
 def upn_taken(tenant, upn, except_id=None):
     """The live or soft-deleted user holding the UPN (deleted users keep it until purged)."""
-    lowered = upn.lower()
-    for user in tenant.users.values():
-        if user["userPrincipalName"].lower() == lowered and user["id"] != except_id:
-            return user
-    for entry in tenant.deleted.values():
-        if entry["kind"] == "user" and entry["doc"]["userPrincipalName"].lower() == lowered and entry["id"] != except_id:
-            return entry["doc"]
+    live = tenant.find_user(upn) if "@" in upn else None
+    if live is not None and live["id"] != except_id:
+        return live
+    entry = tenant.deleted_user_by_upn(upn)
+    if entry is not None and entry["id"] != except_id:
+        return entry["doc"]
     return None
 
 
