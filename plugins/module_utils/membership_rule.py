@@ -398,13 +398,14 @@ _DURATION = re.compile(
 )
 
 
-def parse_duration(text):
-    """ISO 8601 duration (weeks, days, hours, minutes, seconds) -> timedelta, or None."""
+def parse_duration(text, negative=False):
+    """ISO 8601 duration (weeks, days, hours, minutes, seconds) -> timedelta (negated if asked), or None."""
     found = _DURATION.match(text)
     if not found or text.upper() in ("P", "PT") or text.upper().endswith("T"):
         return None
     parts = dict((key, int(value)) for key, value in found.groupdict().items() if value)
-    return datetime.timedelta(**parts)
+    duration = datetime.timedelta(**parts)
+    return -duration if negative else duration
 
 
 _FRACTION = re.compile(r"\.(\d+)")
@@ -867,11 +868,12 @@ class _Parser:
             return datetime.timedelta(0)
         self.advance()
         token = self.advance()
-        duration = parse_duration(token.value) if token.kind in ("word", "string") else None
-        if duration is None:
+        is_duration = token.kind in ("word", "string")
+        offset = parse_duration(token.value, negative=sign == "minus") if is_duration else None
+        if offset is None:
             raise RuleError("Expected an ISO 8601 duration such as p1d or pt12h after -%s, found %s"
                             % (sign, token.describe()), token.pos)
-        return duration if sign == "plus" else -duration
+        return offset
 
     def test_for(self, prop, operator, operand):
         if prop.kind == "bool":

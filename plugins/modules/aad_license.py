@@ -38,7 +38,7 @@ description:
     form reads the tenant's SKUs once and its users and groups with few list reads, and sends the writes
     as JSON C($batch) requests (up to 20 a request).
 author:
-  - m365.cloud_identity contributors
+  - m365.cloud_identity maintainers (@m365-cloud-identity)
 extends_documentation_fragment:
   - m365.cloud_identity.graph
   - m365.cloud_identity.graph.attributes
@@ -104,6 +104,19 @@ options:
         description: See O(licenses).
         type: dict
         required: true
+        suboptions:
+          add:
+            description: See O(licenses.add).
+            type: list
+            elements: raw
+          remove:
+            description: See O(licenses.remove).
+            type: list
+            elements: raw
+          set:
+            description: See O(licenses.set).
+            type: list
+            elements: raw
   allow_overcommit:
     description:
       - Send the assignments even when a SKU has fewer free seats than the task needs.

@@ -21,7 +21,7 @@ description:
     including the members in error (for example C(CountViolation) when seats ran out).
   - Product names come from Microsoft's published table of product names and service plan identifiers.
 author:
-  - m365.cloud_identity contributors
+  - m365.cloud_identity maintainers (@m365-cloud-identity)
 extends_documentation_fragment:
   - m365.cloud_identity.graph
   - m365.cloud_identity.graph.info_attributes

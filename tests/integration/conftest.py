@@ -1,7 +1,8 @@
 """Fixtures that run ansible-playbook against the sandbox of the test file.
 
-`sandbox` (tests/conftest.py) starts one Graph sandbox per test module; these
-fixtures run plays against it with the connection set once through
+`sandbox` (tests/conftest.py) starts one Graph sandbox per test module and `graph`
+(tests/conftest.py) reads the tenant back through Graph; these fixtures run plays
+against it with the connection set once through
 `module_defaults: {group/m365.cloud_identity.graph: ...}`, and read each
 task's status and result back from the `record_results` callback.
 """
@@ -17,8 +18,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphClient
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COLLECTIONS_PATH = REPO_ROOT / ".build" / "collections"
@@ -180,10 +179,3 @@ def run_playbook(sandbox, tmp_path):
                                     verbosity=verbosity, expect_failure=expect_failure)
 
     return run
-
-
-@pytest.fixture(scope="module")
-def graph(sandbox):
-    """A GraphClient on the sandbox, to check the tenant's state the way a user could."""
-    conn = sandbox.conn
-    return GraphClient(**dict((key, conn[key]) for key in CONNECTION_KEYS))

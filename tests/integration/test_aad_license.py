@@ -3,20 +3,11 @@
 The tenant's state is asserted through Graph (the `graph` fixture); "no write" through the sandbox's
 request counters.
 """
-import json
-import os
-import subprocess
-import sys
-import textwrap
 import uuid
-from pathlib import Path
 
 import pytest
-import yaml
 
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphClient, quote_key
-
-ROOT = Path(__file__).resolve().parents[2]
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import quote_key
 
 E3 = "05e9a617-0261-4cee-bb44-138d3ef5d965"
 OFFICE_E3 = "6fd2c87f-b296-42f0-b197-1e91e994b900"   # ENTERPRISEPACK, "Office 365 E3"
@@ -27,113 +18,7 @@ EXCHANGE_E = "efb87545-963c-4e0d-99df-69c6916d9eb0"  # EXCHANGE_S_ENTERPRISE
 TEAMS = "57ff2da0-773e-42df-b2af-ffb7a2317929"       # TEAMS1
 
 
-# ---- fixtures: local stand-ins for the shared `graph` / `run_play` of docs/architecture.md ----------------
-
-RECORDER = textwrap.dedent('''
-    import json, os
-    from ansible.plugins.callback import CallbackBase
-
-    class CallbackModule(CallbackBase):
-        CALLBACK_VERSION = 2.0
-        CALLBACK_TYPE = "stdout"
-        CALLBACK_NAME = "license_test_recorder"
-
-        def __init__(self):
-            super().__init__()
-            self.tasks = []
-
-        def _record(self, result, status):
-            data = dict(result._result)
-            if status == "ok" and data.get("changed"):
-                status = "changed"
-            self.tasks.append({"name": result._task.get_name(), "status": status, "result": data})
-
-        def v2_runner_on_ok(self, result):
-            self._record(result, "ok")
-
-        def v2_runner_on_failed(self, result, ignore_errors=False):
-            self._record(result, "failed")
-
-        def v2_playbook_on_stats(self, stats):
-            with open(os.environ["LICENSE_TEST_RESULTS"], "w") as handle:
-                json.dump(self.tasks, handle, default=str)
-''')
-
-
-class PlayResult:
-    def __init__(self, rc, stdout, tasks):
-        self.rc = rc
-        self.stdout = stdout
-        self.tasks = tasks
-
-
-@pytest.fixture(scope="module")
-def graph(sandbox):
-    conn = sandbox.conn
-    client = GraphClient(conn["tenant_id"], conn["client_id"], client_secret=conn["client_secret"],
-                         authority_host=conn["authority_host"], graph_endpoint=conn["graph_endpoint"],
-                         ca_path=conn["ca_path"])
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def run_play(sandbox, tmp_path_factory):
-    work = tmp_path_factory.mktemp("license_plays")
-    (work / "callbacks").mkdir()
-    (work / "callbacks" / "license_test_recorder.py").write_text(RECORDER)
-    conn = dict((k, sandbox.conn[k]) for k in ("tenant_id", "client_id", "client_secret", "authority_host",
-                                                 "graph_endpoint", "ca_path"))
-    counter = {"n": 0}
-
-    def run(tasks, check=False, diff=False, expect_failure=False):
-        counter["n"] += 1
-        play = [{"hosts": "localhost", "gather_facts": False, "connection": "local",
-                 "module_defaults": {"group/m365.cloud_identity.graph": conn}, "tasks": tasks}]
-        playbook = work / ("play%d.yml" % counter["n"])
-        playbook.write_text(yaml.safe_dump(play))
-        results = work / ("results%d.json" % counter["n"])
-        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"),
-                   ANSIBLE_CALLBACK_PLUGINS=str(work / "callbacks"), ANSIBLE_STDOUT_CALLBACK="license_test_recorder",
-                   ANSIBLE_PYTHON_INTERPRETER=sys.executable, LICENSE_TEST_RESULTS=str(results),
-                   ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
-        cmd = [str(Path(sys.executable).parent / "ansible-playbook"), str(playbook), "-i", "localhost,"]
-        cmd += ["--check"] if check else []
-        cmd += ["--diff"] if diff else []
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
-        tasks = json.loads(results.read_text()) if results.exists() else []
-        assert (proc.returncode != 0) == expect_failure, "rc=%s\n%s\n%s\n%s" % (
-            proc.returncode, proc.stdout, proc.stderr, json.dumps(tasks, indent=1)[:6000])
-        return PlayResult(proc.returncode, proc.stdout, tasks)
-
-    return run
-
-
 # ---- helpers -------------------------------------------------------------------------------------------
-
-
-def make_user(graph, usage_location="US"):
-    alias = "lic-%s" % uuid.uuid4().hex[:10]
-    body = {"accountEnabled": True, "displayName": alias, "mailNickname": alias,
-            "userPrincipalName": "%s@contoso.com" % alias,
-            "passwordProfile": {"password": "Str0ng!%s" % uuid.uuid4().hex, "forceChangePasswordNextSignIn": True}}
-    if usage_location:
-        body["usageLocation"] = usage_location
-    return graph.post("/users", json=body)
-
-
-def make_group(graph, members=()):
-    name = "lic-group-%s" % uuid.uuid4().hex[:8]
-    group = graph.post("/groups", json={"displayName": name, "mailNickname": name, "mailEnabled": False,
-                                        "securityEnabled": True, "uniqueName": name})
-    for member in members:
-        add_member(graph, group, member)
-    return group
-
-
-def add_member(graph, group, user):
-    graph.post("/groups/%s/members/$ref" % group["id"],
-               json={"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/%s" % user["id"]})
 
 
 def direct_licences(graph, upn):
@@ -161,8 +46,13 @@ def license_task(**options):
     return {"name": "licence", "m365.cloud_identity.aad_license": options, "register": "out"}
 
 
-def result(play, index=0):
-    return play.tasks[index]["result"]
+def info_task(**options):
+    return {"name": "info", "m365.cloud_identity.aad_license_info": options}
+
+
+def result(play, name="licence"):
+    """What the task of this name returned."""
+    return play.task(name).result
 
 
 def check_then_apply(run_play, sandbox, task, diff=False):
@@ -171,7 +61,7 @@ def check_then_apply(run_play, sandbox, task, diff=False):
     checked = run_play([task], check=True, diff=diff)
     assert writes(sandbox) == 0
     applied = run_play([task], diff=diff)
-    return checked.tasks[0], applied.tasks[0]
+    return checked.task("licence"), applied.task("licence")
 
 
 # ---- direct assignments -------------------------------------------------------------------------------
@@ -182,59 +72,59 @@ def check_then_apply(run_play, sandbox, task, diff=False):
     (OFFICE_E3, OFFICE_E3),         # SKU id
     ("Visio Plan 2", VISIO),        # product name (two SKU ids share it in Microsoft's table; one is subscribed)
 ])
-def test_assign_by_part_number_guid_or_product_name(run_play, sandbox, graph, sku, sku_id):
-    user = make_user(graph)
+def test_assign_by_part_number_guid_or_product_name(run_play, sandbox, graph, tenant, sku, sku_id):
+    user = tenant.user()
     task = license_task(user=user["userPrincipalName"], licenses={"add": [sku]})
     checked, applied = check_then_apply(run_play, sandbox, task)
-    assert checked["status"] == "changed"
-    assert applied["status"] == "changed"
-    assert applied["result"]["license"]["licenses"][0]["sku_id"] == sku_id
+    assert checked.status == "changed"
+    assert applied.status == "changed"
+    assert applied.result["license"]["licenses"][0]["sku_id"] == sku_id
     assert direct_licences(graph, user["userPrincipalName"]) == {sku_id: []}
     sandbox.reset_counters()
     again = run_play([task])
-    assert again.tasks[0]["status"] == "ok"
+    assert again.task("licence").status == "ok"
     assert writes(sandbox) == 0
 
 
-def test_disable_plans_by_name_change_them_and_remove(run_play, sandbox, graph):
-    upn = make_user(graph)["userPrincipalName"]
+def test_disable_plans_by_name_change_them_and_remove(run_play, sandbox, graph, tenant):
+    upn = tenant.user()["userPrincipalName"]
     add = license_task(user=upn, licenses={"add": [{"sku": "SPE_E3", "disabled_plans": ["SWAY", "Exchange Online (Plan 2)"]}]})
     checked, applied = check_then_apply(run_play, sandbox, add, diff=True)
-    assert checked["status"] == applied["status"] == "changed"
+    assert checked.status == applied.status == "changed"
     assert direct_licences(graph, upn) == {E3: sorted([SWAY, EXCHANGE_E])}
     # The diff names SKUs and plans, not GUIDs.
-    assert applied["result"]["diff"]["after"] == {
+    assert applied.result["diff"]["after"] == {
         "licenses": [{"sku": "SPE_E3", "disabled_plans": ["EXCHANGE_S_ENTERPRISE", "SWAY"]}]}
-    assert applied["result"]["diff"]["before"] == {"licenses": []}
+    assert applied.result["diff"]["before"] == {"licenses": []}
 
     sandbox.reset_counters()
-    assert run_play([add]).tasks[0]["status"] == "ok"
+    assert run_play([add]).task("licence").status == "ok"
     assert writes(sandbox) == 0
 
     change = license_task(user=upn, licenses={"add": [{"sku": "SPE_E3", "disabled_plans": ["TEAMS1"]}]})
     checked, applied = check_then_apply(run_play, sandbox, change, diff=True)
-    assert checked["status"] == applied["status"] == "changed"
-    assert applied["result"]["action"] == "updated"
-    assert applied["result"]["diff"]["before"]["licenses"][0]["disabled_plans"] == ["EXCHANGE_S_ENTERPRISE", "SWAY"]
+    assert checked.status == applied.status == "changed"
+    assert applied.result["action"] == "updated"
+    assert applied.result["diff"]["before"]["licenses"][0]["disabled_plans"] == ["EXCHANGE_S_ENTERPRISE", "SWAY"]
     assert direct_licences(graph, upn) == {E3: [TEAMS]}
 
     remove = license_task(user=upn, licenses={"remove": ["Microsoft 365 E3"]})
     checked, applied = check_then_apply(run_play, sandbox, remove)
-    assert checked["status"] == applied["status"] == "changed"
+    assert checked.status == applied.status == "changed"
     assert direct_licences(graph, upn) == {}
-    assert run_play([remove]).tasks[0]["status"] == "ok"
+    assert run_play([remove]).task("licence").status == "ok"
 
 
-def test_set_replaces_the_direct_assignments(run_play, sandbox, graph):
-    upn = make_user(graph)["userPrincipalName"]
+def test_set_replaces_the_direct_assignments(run_play, sandbox, graph, tenant):
+    upn = tenant.user()["userPrincipalName"]
     run_play([license_task(user=upn, licenses={"add": ["SPE_E3", "VISIOCLIENT"]})])
     checked, applied = check_then_apply(run_play, sandbox, license_task(user=upn, licenses={"set": ["ENTERPRISEPACK"]}))
-    assert checked["status"] == applied["status"] == "changed"
+    assert checked.status == applied.status == "changed"
     assert direct_licences(graph, upn) == {OFFICE_E3: []}
 
 
-def test_user_without_usage_location_fails_clearly_and_writes_nothing(run_play, sandbox, graph):
-    upn = make_user(graph, usage_location=None)["userPrincipalName"]
+def test_user_without_usage_location_fails_clearly_and_writes_nothing(run_play, sandbox, graph, tenant):
+    upn = tenant.user(usage_location=None)["userPrincipalName"]
     sandbox.reset_counters()
     play = run_play([license_task(user=upn, licenses={"add": ["SPE_E3"]})], expect_failure=True)
     message = result(play)["msg"]
@@ -243,8 +133,8 @@ def test_user_without_usage_location_fails_clearly_and_writes_nothing(run_play, 
     assert direct_licences(graph, upn) == {}
 
 
-def test_unknown_sku_fails_with_close_matches(run_play, graph):
-    upn = make_user(graph)["userPrincipalName"]
+def test_unknown_sku_fails_with_close_matches(run_play, tenant):
+    upn = tenant.user()["userPrincipalName"]
     play = run_play([license_task(user=upn, licenses={"add": ["SPE_E4"]})], expect_failure=True)
     assert "Unknown SKU 'SPE_E4'" in result(play)["msg"]
     assert "SPE_E3 (Microsoft 365 E3)" in result(play)["msg"]
@@ -253,8 +143,8 @@ def test_unknown_sku_fails_with_close_matches(run_play, graph):
 # ---- bulk ---------------------------------------------------------------------------------------------------
 
 
-def test_bulk_needing_more_seats_than_free_fails_before_any_write(run_play, sandbox, graph):
-    users = [make_user(graph) for _ in range(8)]
+def test_bulk_needing_more_seats_than_free_fails_before_any_write(run_play, sandbox, graph, tenant):
+    users = tenant.users(8)
     seats(sandbox, "EMSPREMIUM", free=5)
     task = license_task(assignments=[{"user": u["userPrincipalName"], "licenses": {"add": ["EMSPREMIUM"]}}
                                      for u in users])
@@ -273,8 +163,8 @@ def test_bulk_needing_more_seats_than_free_fails_before_any_write(run_play, sand
     assert all("does not have any available licenses" in r["error"] for r in refused)
 
 
-def test_bulk_writes_in_one_batch_and_reports_per_item(run_play, sandbox, graph):
-    users = [make_user(graph) for _ in range(3)]
+def test_bulk_writes_in_one_batch_and_reports_per_item(run_play, sandbox, graph, tenant):
+    users = tenant.users(3)
     missing = "nobody-%s@contoso.com" % uuid.uuid4().hex[:6]
     items = [{"user": u["userPrincipalName"], "licenses": {"add": ["SPE_E3"]}} for u in users]
     items.append({"user": missing, "licenses": {"add": ["SPE_E3"]}})
@@ -292,48 +182,48 @@ def test_bulk_writes_in_one_batch_and_reports_per_item(run_play, sandbox, graph)
 # ---- group-based licensing ---------------------------------------------------------------------------------
 
 
-def test_group_licence_is_inherited_and_stays_apart_from_direct_ones(run_play, sandbox, graph):
-    alice, bob = make_user(graph), make_user(graph)
-    group = make_group(graph, [alice, bob])
+def test_group_licence_is_inherited_and_stays_apart_from_direct_ones(run_play, sandbox, graph, tenant):
+    alice, bob = tenant.user(), tenant.user()
+    group = tenant.group([alice, bob])
     task = license_task(group=group["uniqueName"], licenses={"add": [{"sku": "SPE_E3", "disabled_plans": ["SWAY"]}]})
     checked, applied = check_then_apply(run_play, sandbox, task)
-    assert checked["status"] == applied["status"] == "changed"
-    assert applied["result"]["license"]["members_in_error"] == []
-    assert applied["result"]["license"]["member_count"] == 2
+    assert checked.status == applied.status == "changed"
+    assert applied.result["license"]["members_in_error"] == []
+    assert applied.result["license"]["member_count"] == 2
 
-    info = run_play([{"m365.cloud_identity.aad_license_info": {"user": alice["userPrincipalName"]}}])
-    licences = result(info)["user"]["licenses"]
+    info = run_play([info_task(user=alice["userPrincipalName"])])
+    licences = result(info, "info")["user"]["licenses"]
     assert [(l["sku_part_number"], l["direct"], l["assigned_by_group"], l["assigned_by_group_name"], l["state"])
             for l in licences] == [("SPE_E3", False, group["id"], group["uniqueName"], "Active")]
     assert licences[0]["disabled_plans"] == ["SWAY"]
 
     # A new member inherits.
-    carol = make_user(graph)
-    add_member(graph, group, carol)
-    info = run_play([{"m365.cloud_identity.aad_license_info": {"group": group["id"]}}])
-    members = {m["user_principal_name"]: m["licenses"] for m in result(info)["group"]["members"]}
+    carol = tenant.user()
+    tenant.add_member(group, carol)
+    info = run_play([info_task(group=group["id"])])
+    members = {m["user_principal_name"]: m["licenses"] for m in result(info, "info")["group"]["members"]}
     assert [l["state"] for l in members[carol["userPrincipalName"]]] == ["Active"]
-    assert result(info)["group"]["licenses"][0]["sku_part_number"] == "SPE_E3"
+    assert result(info, "info")["group"]["licenses"][0]["sku_part_number"] == "SPE_E3"
 
     # A direct assignment of the same SKU on a member is a separate entry, and changes nothing inherited.
     direct = license_task(user=bob["userPrincipalName"], licenses={"add": ["SPE_E3"]})
-    assert run_play([direct]).tasks[0]["status"] == "changed"
+    assert run_play([direct]).task("licence").status == "changed"
     states = licence_states(graph, bob)
     assert sorted(s["assignedByGroup"] or "direct" for s in states) == sorted([group["id"], "direct"])
-    assert run_play([direct]).tasks[0]["status"] == "ok"
+    assert run_play([direct]).task("licence").status == "ok"
 
     # Re-running the group task changes nothing.
     sandbox.reset_counters()
-    assert run_play([task]).tasks[0]["status"] == "ok"
+    assert run_play([task]).task("licence").status == "ok"
     assert writes(sandbox) == 0
     # And the user task never removes the inherited licence.
-    assert run_play([license_task(user=alice["userPrincipalName"], licenses={"set": []})]).tasks[0]["status"] == "ok"
+    assert run_play([license_task(user=alice["userPrincipalName"], licenses={"set": []})]).task("licence").status == "ok"
     assert [s["assignedByGroup"] for s in licence_states(graph, alice)] == [group["id"]]
 
 
-def test_group_members_beyond_free_seats_are_reported_in_error(run_play, sandbox, graph):
-    members = [make_user(graph) for _ in range(3)]
-    group = make_group(graph, members)
+def test_group_members_beyond_free_seats_are_reported_in_error(run_play, sandbox, tenant):
+    members = tenant.users(3)
+    group = tenant.group(members)
     seats(sandbox, "VISIOCLIENT", free=2)
     task = license_task(group=group["displayName"], licenses={"add": ["VISIOCLIENT"]})
     play = run_play([task], expect_failure=True)
@@ -345,15 +235,15 @@ def test_group_members_beyond_free_seats_are_reported_in_error(run_play, sandbox
     in_error = out["license"]["members_in_error"]
     assert [(m["user_principal_name"], m["state"], m["error"]) for m in in_error] == [
         (members[2]["userPrincipalName"], "Error", "CountViolation")]
-    info = run_play([{"m365.cloud_identity.aad_license_info": {"skus": ["VISIOCLIENT"], "group": group["id"]}}])
-    visio = result(info)["skus"][0]
+    info = run_play([info_task(skus=["VISIOCLIENT"], group=group["id"])])
+    visio = result(info, "info")["skus"][0]
     assert (visio["free"], visio["consumed"]) == (0, visio["enabled"])
-    assert len(result(info)["group"]["members_in_error"]) == 1
+    assert len(result(info, "info")["group"]["members_in_error"]) == 1
 
 
 def test_license_info_reports_seats_and_plans(run_play, graph):
-    play = run_play([{"m365.cloud_identity.aad_license_info": {}}])
-    skus = {s["sku_part_number"]: s for s in result(play)["skus"]}
+    play = run_play([info_task()])
+    skus = {s["sku_part_number"]: s for s in result(play, "info")["skus"]}
     e3 = skus["SPE_E3"]
     assert e3["display_name"] == "Microsoft 365 E3"
     listed = next(s for s in graph.get("/subscribedSkus")["value"] if s["skuId"] == E3)

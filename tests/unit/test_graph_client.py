@@ -489,7 +489,7 @@ def test_token_is_acquired_through_one_msal_app(make_client, monkeypatch):
     monkeypatch.setattr(gc.msal, "ConfidentialClientApplication", lambda cid, **kw: built.append(kw) or FakeMsalApp())
     client = make_client([make_response(200, {})] * 3)
     client._msal_app = None
-    for _ in range(3):
+    for _attempt in range(3):
         client.get("/organization")
     assert len(built) == 1 and built[0]["client_credential"] == SECRET
 
@@ -569,7 +569,7 @@ def test_certificate_credential_for_msal(monkeypatch, certificate_pem, version, 
 
 
 def test_wrong_certificate_password_is_clear(certificate_pem):
-    path, _ = certificate_pem
+    path, _password = certificate_pem
     client = gc.GraphClient("t", "c", client_certificate_path=path, client_certificate_password="nope-nope")
     with pytest.raises(gc.GraphError) as caught:
         client._access_token()

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils import graph_client as gc
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphClient, GraphError, quote_key
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError, quote_key
 
 NO_FAULTS = {"faults": {"rate_429": 0, "rate_503": 0, "rate_drop": 0, "retry_after": 1, "path_prefix": None, "sequence": []},
              "throttling": {"enabled": False}, "replication_lag_seconds": 0}
@@ -27,18 +27,6 @@ def clean_sandbox(sandbox):
     sandbox.configure(**NO_FAULTS)
 
 
-def connect(sandbox, app_name=None, **overrides):
-    conn = sandbox.conn
-    options = {"tenant_id": conn["tenant_id"], "client_id": conn["client_id"], "client_secret": conn["client_secret"],
-               "authority_host": conn["authority_host"], "graph_endpoint": conn["graph_endpoint"],
-               "ca_path": conn["ca_path"], "timeout": 30}
-    if app_name:
-        app = sandbox.app(app_name)
-        options.update(client_id=app["client_id"], client_secret=app.get("client_secret"))
-    options.update(overrides)
-    return GraphClient(**options)
-
-
 def new_user_body(upn):
     password = secrets.token_urlsafe(12) + "Aa1!"
     return {"accountEnabled": True, "displayName": upn.split("@")[0], "mailNickname": uuid.uuid4().hex[:12],
@@ -51,8 +39,8 @@ def graph_requests(sandbox):
 
 # ---- authentication -------------------------------------------------------------------
 
-def test_token_is_acquired_once_per_client(sandbox):
-    client = connect(sandbox)
+def test_token_is_acquired_once_per_client(sandbox, new_client):
+    client = new_client()
     first = client.list("/users", select=["id"], top=5)
     for user in first[:3]:
         client.get("/users/" + user["id"])
@@ -62,9 +50,9 @@ def test_token_is_acquired_once_per_client(sandbox):
     assert counters["http"]["total"] == client.stats["requests"] >= 5
 
 
-def test_wrong_secret_gives_a_clear_message(sandbox):
+def test_wrong_secret_gives_a_clear_message(sandbox, new_client):
     wrong = "wrong-" + secrets.token_urlsafe(16)
-    client = connect(sandbox, client_secret=wrong)
+    client = new_client(client_secret=wrong)
     with pytest.raises(GraphError) as caught:
         client.get("/users")
     error = caught.value
@@ -77,39 +65,38 @@ def test_wrong_secret_gives_a_clear_message(sandbox):
     assert sandbox.counters()["tokens"] == 1 and graph_requests(sandbox)["total"] == 0
 
 
-def test_unknown_tenant_gives_a_clear_message(sandbox):
-    client = connect(sandbox, tenant_id=str(uuid.uuid4()))
+def test_unknown_tenant_gives_a_clear_message(new_client):
+    client = new_client(tenant_id=str(uuid.uuid4()))
     with pytest.raises(GraphError, match="Authentication against 127.0.0.1:[0-9]+ failed: Unable to get authority configuration"):
         client.get("/users")
 
 
 @pytest.mark.parametrize("msal_computes_thumbprint", [True, False], ids=["x5t#S256-PS256", "x5t-RS256"])
-def test_certificate_auth(sandbox, monkeypatch, msal_computes_thumbprint):
+def test_certificate_auth(sandbox, new_client, monkeypatch, msal_computes_thumbprint):
     if not msal_computes_thumbprint:
         monkeypatch.setattr(gc, "_msal_version", lambda: (1, 33))  # the pre-1.34 credential form
     app = sandbox.app("m365-cloud-identity-cert")
-    client = connect(sandbox, client_id=app["client_id"], client_secret=None,
-                     client_certificate_path=app["certificate_path"])
+    client = new_client(app["name"], client_certificate_path=app["certificate_path"])
     users = client.list("/users", select=["id", "userPrincipalName"])
     assert any(user["userPrincipalName"] == "ada.admin@contoso.com" for user in users)
     assert sandbox.counters()["tokens"] == 1
 
 
-def test_ca_path_wins_over_a_global_requests_ca_bundle(sandbox, monkeypatch):
+def test_ca_path_wins_over_a_global_requests_ca_bundle(sandbox, new_client, monkeypatch):
     # REQUESTS_CA_BUNDLE (set globally on these machines) must not replace the sandbox's CA.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", requests.certs.where())
-    assert connect(sandbox).get("/users", params={"$top": 1})["value"]
+    assert new_client().get("/users", params={"$top": 1})["value"]
     # Without ca_path the system bundle applies, and the failure says which host and CA.
     with pytest.raises(GraphError) as caught:
-        connect(sandbox, ca_path=None).get("/users")
+        new_client(ca_path=None).get("/users")
     assert caught.value.message.startswith("TLS verification failed for the login host 127.0.0.1:")
     assert "default CA bundle" in caught.value.message
 
 
 # ---- paging -----------------------------------------------------------------------------
 
-def test_paging_over_more_than_999_objects(sandbox):
-    client = connect(sandbox)
+def test_paging_over_more_than_999_objects(sandbox, new_client):
+    client = new_client()
     existing = len(client.list("/users", select=["id"]))
     needed = max(0, 1010 - existing)
     created = client.batch([{"method": "POST", "url": "/users", "body": new_user_body("page%04d@contoso.onmicrosoft.com" % n)}
@@ -131,8 +118,8 @@ def test_paging_over_more_than_999_objects(sandbox):
 
 # ---- retries ------------------------------------------------------------------------------
 
-def test_429_is_retried_after_retry_after(sandbox):
-    client = connect(sandbox)
+def test_429_is_retried_after_retry_after(sandbox, new_client):
+    client = new_client()
     client.get("/users", params={"$top": 1})  # token first, so only the retries are timed
     sandbox.configure(faults={"sequence": [429, 429], "retry_after": 1.5})
     started = time.monotonic()
@@ -143,18 +130,18 @@ def test_429_is_retried_after_retry_after(sandbox):
     assert sandbox.counters()["http"]["by_status"] == {"429": 2, "200": 2}
 
 
-def test_503_is_retried(sandbox):
+def test_503_is_retried(sandbox, new_client):
     sandbox.configure(faults={"sequence": [503, 503]})
-    client = connect(sandbox)
+    client = new_client()
     client.backoff_base = 0.2
     assert client.get("/users", params={"$top": 1})["value"]
     assert client.stats["retries"] == 2
     assert sandbox.counters()["http"]["by_status"] == {"503": 2, "200": 1}
 
 
-def test_retries_stop_at_the_wait_budget(sandbox):
+def test_retries_stop_at_the_wait_budget(sandbox, new_client):
     sandbox.configure(faults={"sequence": [429, 429, 429], "retry_after": 1})
-    client = connect(sandbox, max_retry_wait=1.5)
+    client = new_client(max_retry_wait=1.5)
     with pytest.raises(GraphError) as caught:
         client.get("/users")
     assert caught.value.status == 429 and caught.value.code == "TooManyRequests"
@@ -162,8 +149,8 @@ def test_retries_stop_at_the_wait_budget(sandbox):
     assert sandbox.counters()["http"]["total"] == 2
 
 
-def test_a_read_is_resent_after_a_dropped_connection_but_a_create_is_not(sandbox):
-    client = connect(sandbox)
+def test_a_read_is_resent_after_a_dropped_connection_but_a_create_is_not(sandbox, new_client):
+    client = new_client()
     client.backoff_base = 0.1
     sandbox.configure(faults={"sequence": ["drop"]})
     assert client.get("/users", params={"$top": 1})["value"]
@@ -177,15 +164,25 @@ def test_a_read_is_resent_after_a_dropped_connection_but_a_create_is_not(sandbox
     assert client.stats["by_method"]["POST"] == 1  # not re-sent
 
 
-@pytest.mark.parametrize("case", ["400", "403", "404"])
-def test_client_errors_are_not_retried_and_carry_code_and_request_id(sandbox, case):
-    if case == "400":
-        client, call, expected = connect(sandbox), lambda c: c.post("/users", json={"accountEnabled": True}), (400, "Request_BadRequest")
-    elif case == "403":
-        client = connect(sandbox, app_name="m365-reader")
-        call, expected = lambda c: c.post("/users", json=new_user_body("denied@contoso.com")), (403, "Authorization_RequestDenied")
-    else:
-        client, call, expected = connect(sandbox), lambda c: c.get("/users/" + str(uuid.uuid4())), (404, "Request_ResourceNotFound")
+def post_an_incomplete_user(client):
+    return client.post("/users", json={"accountEnabled": True})
+
+
+def post_a_user(client):
+    return client.post("/users", json=new_user_body("denied@contoso.com"))
+
+
+def get_a_missing_user(client):
+    return client.get("/users/" + str(uuid.uuid4()))
+
+
+@pytest.mark.parametrize("case, app_name, call, expected", [
+    ("400", None, post_an_incomplete_user, (400, "Request_BadRequest")),
+    ("403", "m365-reader", post_a_user, (403, "Authorization_RequestDenied")),
+    ("404", None, get_a_missing_user, (404, "Request_ResourceNotFound")),
+], ids=["400", "403", "404"])
+def test_client_errors_are_not_retried_and_carry_code_and_request_id(sandbox, new_client, case, app_name, call, expected):
+    client = new_client(app_name)
     with pytest.raises(GraphError) as caught:
         call(client)
     error = caught.value
@@ -195,9 +192,9 @@ def test_client_errors_are_not_retried_and_carry_code_and_request_id(sandbox, ca
     assert sandbox.counters()["http"]["by_status"] == {case: 1}
 
 
-def test_read_after_write_waits_for_replication(sandbox):
+def test_read_after_write_waits_for_replication(sandbox, new_client):
     sandbox.configure(replication_lag_seconds=1.0)
-    client = connect(sandbox)
+    client = new_client()
     upn = "lagging-%s@contoso.com" % uuid.uuid4().hex[:8]
     user_id = client.post("/users", json=new_user_body(upn))["id"]
     with pytest.raises(GraphError) as caught:
@@ -206,8 +203,8 @@ def test_read_after_write_waits_for_replication(sandbox):
     assert client.get("/users/" + user_id, retry_not_found=10)["userPrincipalName"] == upn
 
 
-def test_quote_key_reaches_a_guest_style_upn(sandbox):
-    client = connect(sandbox)
+def test_quote_key_reaches_a_guest_style_upn(new_client):
+    client = new_client()
     upn = "pat_fabrikam.com#EXT#@contoso.onmicrosoft.com"
     client.post("/users", json=new_user_body(upn))
     assert client.get("/users/" + quote_key(upn))["userPrincipalName"] == upn
@@ -215,11 +212,11 @@ def test_quote_key_reaches_a_guest_style_upn(sandbox):
 
 # ---- $batch --------------------------------------------------------------------------------------
 
-def test_batch_of_45_is_split_20_20_5_with_per_item_results(sandbox, monkeypatch):
-    client = connect(sandbox)
+def test_batch_of_45_is_split_20_20_5_with_per_item_results(sandbox, new_client, monkeypatch):
+    client = new_client()
     existing = [user["id"] for user in client.list("/users", select=["id"])]
     ids = [existing[n % len(existing)] for n in range(40)]
-    missing = [str(uuid.uuid4()) for _ in range(5)]
+    missing = [str(uuid.uuid4()) for _number in range(5)]
     sizes = []
     send = client._session.request
 
@@ -240,8 +237,8 @@ def test_batch_of_45_is_split_20_20_5_with_per_item_results(sandbox, monkeypatch
         assert not result.ok and result.error.status == 404 and result.error.code == "Request_ResourceNotFound"
 
 
-def test_batch_failed_dependency_is_reported(sandbox):
-    client = connect(sandbox)
+def test_batch_failed_dependency_is_reported(new_client):
+    client = new_client()
     results = client.batch([{"id": "create", "method": "POST", "url": "/users", "body": {"accountEnabled": True}},
                             {"id": "rename", "method": "PATCH", "url": "/users/x", "body": {"jobTitle": "y"},
                              "depends_on": ["create"]}])
@@ -250,8 +247,8 @@ def test_batch_failed_dependency_is_reported(sandbox):
     assert results[1].error.message.startswith("Not executed: it depends on request 'create', which failed")
 
 
-def test_batch_items_throttled_with_429_are_retried(sandbox):
-    client = connect(sandbox)
+def test_batch_items_throttled_with_429_are_retried(sandbox, new_client):
+    client = new_client()
     existing = [user["id"] for user in client.list("/users", select=["id"])]
     ids = [existing[n % len(existing)] for n in range(20)]
     sandbox.configure(throttling={"enabled": True, "ru_per_10s": 15, "writes_per_150s": 3000})

@@ -121,9 +121,8 @@ def test_options_shape_names_every_kind():
 def test_create_sends_first_twenty_references_on_the_post_and_the_rest_in_bind_patches():
     users = [{"id": "00000000-0000-0000-0000-%012d" % n, "userPrincipalName": "u%d@contoso.com" % n}
              for n in range(65)]
-    client = FakeClient(users=users, batch_answers=lambda r: (201, {"id": "00000000-0000-0000-0000-999999999999",
-                                                                     "displayName": "Big", "groupTypes": []})
-                        if r["method"] == "POST" else (204, None))
+    created = {"id": "00000000-0000-0000-0000-999999999999", "displayName": "Big", "groupTypes": []}
+    client = FakeClient(users=users, batch_answers=lambda r: (201, created) if r["method"] == "POST" else (204, None))
     [result] = run(client, {"display_name": "Big", "members": {"set": [u["userPrincipalName"] for u in users]}})
     assert result["action"] == "created"
     post = client.batches[0][0]

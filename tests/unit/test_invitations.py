@@ -6,7 +6,6 @@ import datetime
 
 import pytest
 
-from ansible_collections.m365.cloud_identity.plugins.module_utils import invitations
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import BatchResult, GraphError
 from ansible_collections.m365.cloud_identity.plugins.module_utils.invitations import (
     GuestIndex,
@@ -229,7 +228,7 @@ def test_verified_domain_fails_after_reading_domains_and_before_any_write():
     graph = FakeGraph()
     with pytest.raises(GuestInputError):
         manage_guests(graph, [spec("ok@fabrikam.com"), spec("bob@contoso.com")], check_mode=False)
-    assert [path for path, _ in graph.lists] == ["/domains"]
+    assert [path for path, _filter in graph.lists] == ["/domains"]
     assert graph.batched == []
 
 
@@ -265,7 +264,7 @@ def test_one_list_read_of_guests_for_many_items():
 def test_deleted_items_are_read_only_when_a_guest_is_missing():
     graph = FakeGraph(guests=[guest()])
     manage_guests(graph, [spec(department="Sales")], check_mode=True)
-    assert "/directory/deletedItems/microsoft.graph.user" not in [path for path, _ in graph.lists]
+    assert "/directory/deletedItems/microsoft.graph.user" not in [path for path, _filter in graph.lists]
 
 
 def test_restore_then_patch():

@@ -33,7 +33,7 @@ PSTN5 = sorted(sku_reference.sku_ids_by_part_number("MCOPSTN5"))
 
 def graph_sku(sku_id, enabled=10, consumed=0):
     """A subscribedSku as Graph returns it, with the plans of Microsoft's table."""
-    part_number, _, plan_ids = sku_reference.SKUS[sku_id]
+    part_number, _product_names, plan_ids = sku_reference.SKUS[sku_id]
     return {
         "skuId": sku_id,
         "skuPartNumber": part_number,

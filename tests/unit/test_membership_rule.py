@@ -61,8 +61,8 @@ BOB = {
 }
 
 
-def matches(rule, user=ALICE, now=None):
-    return parse(rule).matches(user, now=now)
+def matches(rule, user=None, now=None):
+    return parse(rule).matches(ALICE if user is None else user, now=now)
 
 
 # ---------------------------------------------------------------------------------- operators
@@ -479,8 +479,8 @@ def test_malformed_input_only_ever_raises_rule_error():
                  '2020-01-01', 'eq', 'and']
     generator = random.Random(5)
     parsed = 0
-    for _ in range(3000):
-        rule = " ".join(generator.choice(fragments) for _ in range(generator.randint(1, 9)))
+    for _attempt in range(3000):
+        rule = " ".join(generator.choice(fragments) for _fragment in range(generator.randint(1, 9)))
         try:
             compiled = parse(rule)
         except RuleError as error:

@@ -59,8 +59,8 @@ GRACE = {
 }
 
 
-def matches(text, doc=ADA):
-    return parse_filter(text).evaluate(doc)
+def matches(text, doc=None):
+    return parse_filter(text).evaluate(ADA if doc is None else doc)
 
 
 # ---------------------------------------------------------------- comparisons

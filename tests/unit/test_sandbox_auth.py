@@ -47,15 +47,6 @@ def graph_get(sandbox, path, token=None, headers=None):
     return requests.get(sandbox.url + "/v1.0" + path, headers=headers, verify=sandbox.conn["ca_path"], timeout=30)
 
 
-def secret_token(sandbox, app_name="m365-cloud-identity"):
-    app = sandbox.app(app_name)
-    response = requests.post(token_endpoint(sandbox), verify=sandbox.conn["ca_path"], timeout=30, data={
-        "grant_type": "client_credentials", "client_id": app["client_id"], "client_secret": app["client_secret"],
-        "scope": GRAPH_SCOPE[0]})
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
-
-
 def post_token(sandbox, form):
     response = requests.post(token_endpoint(sandbox), data=form, verify=sandbox.conn["ca_path"], timeout=30)
     return response.status_code, response.json()
@@ -135,7 +126,7 @@ def test_msal_with_a_client_secret_gets_a_token_graph_accepts(sandbox, sandbox_c
 
 
 def test_access_token_carries_roles_tenant_audience_and_an_hour_of_life(sandbox):
-    token = secret_token(sandbox)
+    token = sandbox.token()
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["tid"] == sandbox.conn["tenant_id"]
     assert claims["aud"] == "https://graph.microsoft.com"
@@ -279,7 +270,7 @@ def test_graph_with_a_garbage_token_is_401(sandbox):
 
 
 def test_a_verified_token_stays_accepted_and_a_sandbox_token_is_not_reusable_elsewhere(sandbox):
-    token = secret_token(sandbox)
+    token = sandbox.token()
     for _ in range(3):  # repeated use of one token (the sandbox caches verification)
         assert graph_get(sandbox, "/users", token).status_code == 200
     assert_graph_error(graph_get(sandbox, "/users", token + "x"), 401, "InvalidAuthenticationToken")
@@ -293,18 +284,18 @@ def test_a_verified_token_stays_accepted_and_a_sandbox_token_is_not_reusable_els
     ("DELETE", "/users/ada.admin@contoso.com", None),
 ])
 def test_the_read_only_app_may_read_but_gets_403_on_writes(sandbox, method, path, body):
-    token = secret_token(sandbox, "m365-reader")
+    token = sandbox.token("m365-reader")
     assert graph_get(sandbox, "/users/ada.admin@contoso.com", token).status_code == 200
     response = requests.request(method, sandbox.url + "/v1.0" + path, json=body, verify=sandbox.conn["ca_path"],
                                 headers={"Authorization": "Bearer %s" % token}, timeout=30)
     assert_graph_error(response, 403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
     # Nothing was written.
-    full = secret_token(sandbox)
+    full = sandbox.token()
     assert graph_get(sandbox, "/users/ada.admin@contoso.com?$select=jobTitle", full).json()["jobTitle"] == "Identity Administrator"
 
 
 def test_graph_responses_carry_request_ids_and_odata_headers(sandbox):
-    response = graph_get(sandbox, "/users/ada.admin@contoso.com", secret_token(sandbox),
+    response = graph_get(sandbox, "/users/ada.admin@contoso.com", sandbox.token(),
                          headers={"client-request-id": "11111111-2222-3333-4444-555555555555"})
     assert response.status_code == 200
     assert uuid.UUID(response.headers["request-id"])

@@ -8,31 +8,11 @@ STRONG_PASSWORD = "Str0ng-Passw0rd!"
 JSON = {"Content-Type": "application/json"}
 
 
-class Wire:
-    """Graph v1.0 over one keep-alive session, authenticated as the automation app."""
-
-    def __init__(self, sandbox):
-        self.base, self.ca = sandbox.url + "/v1.0", sandbox.conn["ca_path"]
-        self.session = requests.Session()
-        token = self.session.post("%s/%s/oauth2/v2.0/token" % (sandbox.url, sandbox.conn["tenant_id"]), verify=self.ca,
-                                  data={"grant_type": "client_credentials", "client_id": sandbox.conn["client_id"],
-                                        "client_secret": sandbox.conn["client_secret"],
-                                        "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
-        self.session.headers["Authorization"] = "Bearer %s" % token
-
-    def call(self, method, path, json=None, params=None, headers=None):
-        return self.session.request(method, self.base + path, json=json, params=params, headers=headers,
-                                    verify=self.ca, timeout=30)
-
-    def batch(self, items):
-        response = self.call("POST", "/$batch", json={"requests": items})
-        assert response.status_code == 200, response.text
-        return {item["id"]: item for item in response.json()["responses"]}
-
-
-@pytest.fixture(scope="module")
-def graph(sandbox):
-    return Wire(sandbox)
+def batch(raw, items):
+    """Send one $batch; its answers by item id."""
+    response = raw.call("POST", "/$batch", json={"requests": items})
+    assert response.status_code == 200, response.text
+    return {item["id"]: item for item in response.json()["responses"]}
 
 
 def create_item(item_id, alias=None, **extra):
@@ -48,8 +28,8 @@ def get_item(item_id, url="/users/ada.admin@contoso.com", **extra):
     return dict({"id": item_id, "method": "GET", "url": url}, **extra)
 
 
-def assert_batch_refused(graph, payload, fragment=None):
-    response = graph.call("POST", "/$batch", json=payload)
+def assert_batch_refused(raw, payload, fragment=None):
+    response = raw.call("POST", "/$batch", json=payload)
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["code"] == "BadRequest"
@@ -57,8 +37,8 @@ def assert_batch_refused(graph, payload, fragment=None):
         assert fragment in error["message"]
 
 
-def test_twenty_items_are_served_and_each_answers_like_a_direct_call(graph):
-    responses = graph.batch([get_item(str(n)) for n in range(19)] + [get_item("missing", "/users/%s" % uuid.uuid4())])
+def test_twenty_items_are_served_and_each_answers_like_a_direct_call(raw):
+    responses = batch(raw, [get_item(str(n)) for n in range(19)] + [get_item("missing", "/users/%s" % uuid.uuid4())])
     assert len(responses) == 20
     assert {responses[str(n)]["status"] for n in range(19)} == {200}
     assert responses["0"]["body"]["userPrincipalName"] == "ada.admin@contoso.com"
@@ -68,15 +48,15 @@ def test_twenty_items_are_served_and_each_answers_like_a_direct_call(graph):
     assert missing["body"]["error"]["innerError"]["request-id"]
 
 
-def test_more_than_twenty_items_fail_the_whole_batch(graph):
-    before = graph.call("GET", "/users", params={"$select": "id", "$top": "999"}).json()["value"]
-    assert_batch_refused(graph, {"requests": [create_item(str(n)) for n in range(21)]}, "20")
-    after = graph.call("GET", "/users", params={"$select": "id", "$top": "999"}).json()["value"]
+def test_more_than_twenty_items_fail_the_whole_batch(raw):
+    before = raw.call("GET", "/users", params={"$select": "id", "$top": "999"}).json()["value"]
+    assert_batch_refused(raw, {"requests": [create_item(str(n)) for n in range(21)]}, "20")
+    after = raw.call("GET", "/users", params={"$select": "id", "$top": "999"}).json()["value"]
     assert len(after) == len(before)  # nothing of the refused batch ran
 
 
-def test_duplicate_ids_fail_the_batch_case_insensitively(graph):
-    assert_batch_refused(graph, {"requests": [get_item("a"), get_item("b"), get_item("A")]})
+def test_duplicate_ids_fail_the_batch_case_insensitively(raw):
+    assert_batch_refused(raw, {"requests": [get_item("a"), get_item("b"), get_item("A")]})
 
 
 @pytest.mark.parametrize("payload", [
@@ -86,17 +66,17 @@ def test_duplicate_ids_fail_the_batch_case_insensitively(graph):
     {"requests": [{"id": "1", "method": "POST", "url": "/users", "body": {"displayName": "no content type"}}]},
     {"requests": [get_item("1", dependsOn=["nope"])]},
 ])
-def test_a_malformed_batch_is_a_400(graph, payload):
-    assert_batch_refused(graph, payload)
+def test_a_malformed_batch_is_a_400(raw, payload):
+    assert_batch_refused(raw, payload)
 
 
-def test_an_absolute_or_versioned_item_url_fails_that_item(graph):
-    responses = graph.batch([get_item("v", "/v1.0/users"), get_item("ok", "/users?$top=1")])
+def test_an_absolute_or_versioned_item_url_fails_that_item(raw):
+    responses = batch(raw, [get_item("v", "/v1.0/users"), get_item("ok", "/users?$top=1")])
     assert responses["v"]["status"] == 400
     assert responses["ok"]["status"] == 200 and len(responses["ok"]["body"]["value"]) == 1
 
 
-def test_depends_on_runs_in_order_and_a_failed_dependency_gives_424(graph):
+def test_depends_on_runs_in_order_and_a_failed_dependency_gives_424(raw):
     alias = "dep%s" % uuid.uuid4().hex[:8]
     items = [
         get_item("read", "/users/%s@contoso.com" % alias, dependsOn=["create"]),
@@ -106,7 +86,7 @@ def test_depends_on_runs_in_order_and_a_failed_dependency_gives_424(graph):
         dict(get_item("chain", "/users/%s@contoso.com" % alias), dependsOn=["after-dup"]),
     ]
     items[2]["dependsOn"] = ["create"]
-    responses = graph.batch(items)
+    responses = batch(raw, items)
     assert responses["create"]["status"] == 201
     assert responses["read"]["status"] == 200 and responses["read"]["body"]["id"] == responses["create"]["body"]["id"]
     assert responses["dup"]["status"] == 400
@@ -116,22 +96,22 @@ def test_depends_on_runs_in_order_and_a_failed_dependency_gives_424(graph):
     assert responses["chain"]["status"] == 424
 
 
-def test_a_circular_dependency_fails_the_batch(graph):
-    assert_batch_refused(graph, {"requests": [get_item("1", dependsOn=["2"]), get_item("2", dependsOn=["1"])]})
+def test_a_circular_dependency_fails_the_batch(raw):
+    assert_batch_refused(raw, {"requests": [get_item("1", dependsOn=["2"]), get_item("2", dependsOn=["1"])]})
 
 
-def test_item_headers_carry_consistency_level(graph):
+def test_item_headers_carry_consistency_level(raw):
     search = '/users?$search="displayName:Ada"&$count=true'
-    responses = graph.batch([get_item("plain", search), get_item("eventual", search, headers={"ConsistencyLevel": "eventual"})])
+    responses = batch(raw, [get_item("plain", search), get_item("eventual", search, headers={"ConsistencyLevel": "eventual"})])
     assert responses["plain"]["status"] == 400
     assert responses["eventual"]["status"] == 200
     assert responses["eventual"]["body"]["@odata.count"] == 1
 
 
-def test_writes_in_a_batch_land_like_direct_writes(graph):
-    create = graph.batch([create_item("c")])["c"]
+def test_writes_in_a_batch_land_like_direct_writes(raw):
+    create = batch(raw, [create_item("c")])["c"]
     user_id = create["body"]["id"]
-    responses = graph.batch([
+    responses = batch(raw, [
         {"id": "patch", "method": "PATCH", "url": "/users/%s" % user_id, "body": {"jobTitle": "Batched"}, "headers": JSON},
         dict(get_item("read", "/users/%s?$select=jobTitle" % user_id), dependsOn=["patch"]),
         dict({"id": "delete", "method": "DELETE", "url": "/users/%s" % user_id}, dependsOn=["read"]),
@@ -139,23 +119,23 @@ def test_writes_in_a_batch_land_like_direct_writes(graph):
     assert responses["patch"]["status"] == 204 and "body" not in responses["patch"]
     assert responses["read"]["body"]["jobTitle"] == "Batched"
     assert responses["delete"]["status"] == 204
-    assert graph.call("GET", "/users/%s" % user_id).status_code == 404
+    assert raw.call("GET", "/users/%s" % user_id).status_code == 404
 
 
-def test_responses_come_back_in_any_order(graph):
+def test_responses_come_back_in_any_order(raw):
     orders = set()
     for _ in range(5):
         items = [get_item(str(n)) for n in range(10)]
-        response = graph.call("POST", "/$batch", json={"requests": items})
+        response = raw.call("POST", "/$batch", json={"requests": items})
         orders.add(tuple(item["id"] for item in response.json()["responses"]))
     # Clients must match responses by id: the sandbox does not keep the request order.
     assert orders != {tuple(str(n) for n in range(10))}
 
 
-def test_throttled_items_get_their_own_429_with_retry_after(graph, sandbox):
+def test_throttled_items_get_their_own_429_with_retry_after(raw, sandbox):
     sandbox.configure(throttling={"enabled": True, "ru_per_10s": 10})
     try:
-        responses = graph.batch([get_item(str(n), "/users?$top=999") for n in range(20)])
+        responses = batch(raw, [get_item(str(n), "/users?$top=999") for n in range(20)])
     finally:
         sandbox.configure(throttling={"enabled": False, "ru_per_10s": 3500})
     statuses = [responses[str(n)]["status"] for n in range(20)]
@@ -165,15 +145,9 @@ def test_throttled_items_get_their_own_429_with_retry_after(graph, sandbox):
     assert throttled["body"]["error"]["code"] == "TooManyRequests"
 
 
-def test_a_read_only_app_gets_403_per_item(graph, sandbox):
-    reader = sandbox.app("m365-reader")
-    token = requests.post("%s/%s/oauth2/v2.0/token" % (sandbox.url, sandbox.conn["tenant_id"]), verify=sandbox.conn["ca_path"],
-                          data={"grant_type": "client_credentials", "client_id": reader["client_id"],
-                                "client_secret": reader["client_secret"],
-                                "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
-    response = requests.post(sandbox.url + "/v1.0/$batch", verify=sandbox.conn["ca_path"], timeout=30,
-                             headers={"Authorization": "Bearer %s" % token},
-                             json={"requests": [get_item("read"), create_item("write")]})
+def test_a_read_only_app_gets_403_per_item(sandbox):
+    with sandbox.wire("m365-reader") as reader:
+        response = reader.call("POST", "/$batch", json={"requests": [get_item("read"), create_item("write")]})
     responses = {item["id"]: item for item in response.json()["responses"]}
     assert responses["read"]["status"] == 200
     assert responses["write"]["status"] == 403

@@ -17,31 +17,6 @@ ROOT = Path(__file__).resolve().parents[2]
 STRONG_PASSWORD = "Str0ng-Passw0rd!"
 
 
-class Wire:
-    """Graph v1.0 over one keep-alive session, authenticated as the automation app."""
-
-    def __init__(self, sandbox):
-        self.base, self.ca = sandbox.url + "/v1.0", sandbox.conn["ca_path"]
-        self.session = requests.Session()
-        self.token_url = "%s/%s/oauth2/v2.0/token" % (sandbox.url, sandbox.conn["tenant_id"])
-        self.form = {"grant_type": "client_credentials", "client_id": sandbox.conn["client_id"],
-                     "client_secret": sandbox.conn["client_secret"], "scope": "https://graph.microsoft.com/.default"}
-        self.refresh_token()
-
-    def refresh_token(self):
-        token = requests.post(self.token_url, data=self.form, verify=self.ca, timeout=30).json()["access_token"]
-        self.session.headers["Authorization"] = "Bearer %s" % token
-
-    def call(self, method, path, json=None, params=None, headers=None):
-        return self.session.request(method, self.base + path, json=json, params=params, headers=headers,
-                                    verify=self.ca, timeout=30)
-
-
-@pytest.fixture(scope="module")
-def graph(sandbox):
-    return Wire(sandbox)
-
-
 @pytest.fixture
 def restore_config(sandbox):
     """Put the default behaviour back after a test that changes it."""
@@ -72,13 +47,13 @@ def test_config_defaults_and_unknown_settings(sandbox):
 
 # -- throttling (FIDELITY.md 2.7) --------------------------------------------------------------------
 
-def test_throttling_is_off_by_default(graph):
-    assert {graph.call("GET", "/users").status_code for _ in range(60)} == {200}
+def test_throttling_is_off_by_default(raw):
+    assert {raw.call("GET", "/users").status_code for _ in range(60)} == {200}
 
 
-def test_resource_unit_throttling_answers_429_with_a_fractional_retry_after(graph, sandbox, restore_config):
+def test_resource_unit_throttling_answers_429_with_a_fractional_retry_after(raw, sandbox, restore_config):
     sandbox.configure(throttling={"enabled": True, "ru_per_10s": 6})
-    statuses = [graph.call("GET", "/users") for _ in range(6)]
+    statuses = [raw.call("GET", "/users") for _ in range(6)]
     throttled = [r for r in statuses if r.status_code == 429]
     assert [r.status_code for r in statuses][:3] == [200, 200, 200]  # 2 units each
     assert throttled, "six GET /users (2 units each) exceed 6 units per 10 s"
@@ -89,76 +64,76 @@ def test_resource_unit_throttling_answers_429_with_a_fractional_retry_after(grap
     assert (error["code"], error["message"]) == ("TooManyRequests", "Please retry again later.")
     assert "x-ms-throttle-scope" in response.headers
     time.sleep(float(retry_after) + 0.2)
-    assert graph.call("GET", "/users").status_code == 200
+    assert raw.call("GET", "/users").status_code == 200
 
 
-def test_select_and_small_top_cost_fewer_units(graph, sandbox, restore_config):
+def test_select_and_small_top_cost_fewer_units(raw, sandbox, restore_config):
     sandbox.configure(throttling={"enabled": True, "ru_per_10s": 5})
-    cheap = [graph.call("GET", "/users", params={"$select": "id", "$top": "5"}).status_code for _ in range(5)]
+    cheap = [raw.call("GET", "/users", params={"$select": "id", "$top": "5"}).status_code for _ in range(5)]
     assert cheap == [200] * 5  # 1 unit each (2, minus 1 for $select; $top < 20 cannot go below 1)
 
 
-def test_write_budget_throttles_writes(graph, sandbox, restore_config):
+def test_write_budget_throttles_writes(raw, sandbox, restore_config):
     sandbox.configure(throttling={"enabled": True, "writes_per_150s": 2})
-    statuses = [graph.call("POST", "/users", json=user_body()).status_code for _ in range(3)]
+    statuses = [raw.call("POST", "/users", json=user_body()).status_code for _ in range(3)]
     assert statuses == [201, 201, 429]
-    assert graph.call("GET", "/users/ada.admin@contoso.com").status_code == 200  # reads still pass
+    assert raw.call("GET", "/users/ada.admin@contoso.com").status_code == 200  # reads still pass
 
 
 # -- replication lag (FIDELITY.md 2.8) ---------------------------------------------------------------
 
-def test_replication_lag_hides_a_new_user_for_a_while(graph, sandbox, restore_config):
+def test_replication_lag_hides_a_new_user_for_a_while(raw, sandbox, restore_config):
     sandbox.configure(replication_lag_seconds=1.0)
-    created = graph.call("POST", "/users", json=user_body())
+    created = raw.call("POST", "/users", json=user_body())
     assert created.status_code == 201
     user_id = created.json()["id"]
-    right_after = graph.call("GET", "/users/%s" % user_id)
+    right_after = raw.call("GET", "/users/%s" % user_id)
     assert right_after.status_code == 404
     assert right_after.json()["error"]["code"] == "Request_ResourceNotFound"
-    listed = graph.call("GET", "/users", params={"$filter": "id eq '%s'" % user_id}).json()["value"]
+    listed = raw.call("GET", "/users", params={"$filter": "id eq '%s'" % user_id}).json()["value"]
     assert listed == []
     time.sleep(1.1)
-    assert graph.call("GET", "/users/%s" % user_id).status_code == 200
+    assert raw.call("GET", "/users/%s" % user_id).status_code == 200
 
 
 # -- faults ------------------------------------------------------------------------------------------
 
-def test_a_fault_sequence_is_served_in_order_then_normal_answers(graph, sandbox, restore_config):
+def test_a_fault_sequence_is_served_in_order_then_normal_answers(raw, sandbox, restore_config):
     sandbox.configure(faults={"sequence": [429, 503, "drop"], "retry_after": 2})
-    first = graph.call("GET", "/users")
+    first = raw.call("GET", "/users")
     assert first.status_code == 429 and first.headers["Retry-After"] == "2"
     assert first.json()["error"]["code"] == "TooManyRequests"
-    second = graph.call("GET", "/users")
+    second = raw.call("GET", "/users")
     assert second.status_code == 503 and second.headers["Retry-After"] == "2"
     with pytest.raises(requests.exceptions.RequestException):
-        graph.call("GET", "/users").json()  # the connection drops mid-body
-    assert graph.call("GET", "/users").status_code == 200
+        raw.call("GET", "/users").json()  # the connection drops mid-body
+    assert raw.call("GET", "/users").status_code == 200
 
 
-def test_fault_rates_apply_to_the_path_prefix_only(graph, sandbox, restore_config):
+def test_fault_rates_apply_to_the_path_prefix_only(raw, sandbox, restore_config):
     sandbox.configure(faults={"rate_503": 1.0, "path_prefix": "/v1.0/users"})
-    assert {graph.call("GET", "/users").status_code for _ in range(5)} == {503}
-    assert graph.call("GET", "/organization").status_code == 200
+    assert {raw.call("GET", "/users").status_code for _ in range(5)} == {503}
+    assert raw.call("GET", "/organization").status_code == 200
     sandbox.configure(faults={"rate_503": 0.5, "path_prefix": None})
-    statuses = {graph.call("GET", "/organization").status_code for _ in range(40)}
+    statuses = {raw.call("GET", "/organization").status_code for _ in range(40)}
     assert statuses == {200, 503}
 
 
 # -- counters ----------------------------------------------------------------------------------------
 
-def test_counters_count_http_requests_and_graph_operations(graph, sandbox):
-    graph.refresh_token()
+def test_counters_count_http_requests_and_graph_operations(raw, sandbox):
+    raw.refresh_token()
     sandbox.reset_counters()
-    user_id = graph.call("GET", "/users/ada.admin@contoso.com").json()["id"]
-    graph.call("GET", "/users")
-    graph.call("POST", "/users", json=user_body())
+    user_id = raw.call("GET", "/users/ada.admin@contoso.com").json()["id"]
+    raw.call("GET", "/users")
+    raw.call("POST", "/users", json=user_body())
     batch = {"requests": [{"id": "1", "method": "GET", "url": "/users/%s" % user_id},
                           {"id": "2", "method": "GET", "url": "/organization"},
                           {"id": "3", "method": "PATCH", "url": "/users/%s" % user_id, "body": {"jobTitle": "Counted"},
                            "headers": {"Content-Type": "application/json"}}]}
-    assert graph.call("POST", "/$batch", json=batch).status_code == 200
-    graph.call("POST", "/$batch", json={"requests": [{"id": "1", "method": "GET", "url": "/organization"}]})
-    graph.refresh_token()
+    assert raw.call("POST", "/$batch", json=batch).status_code == 200
+    raw.call("POST", "/$batch", json={"requests": [{"id": "1", "method": "GET", "url": "/organization"}]})
+    raw.refresh_token()
     counters = sandbox.counters()
     http, ops = counters["http"], counters["operations"]
     assert (http["total"], http["read"], http["write"]) == (5, 3, 2)  # a read-only $batch counts as a read
@@ -183,18 +158,18 @@ def test_control_calls_are_not_counted_and_need_no_token(sandbox):
 
 # -- reset -------------------------------------------------------------------------------------------
 
-def test_reset_returns_to_the_seed_with_default_config_and_zero_counters(graph, sandbox):
-    created = graph.call("POST", "/users", json=user_body()).json()
-    graph.call("PATCH", "/users/ada.admin@contoso.com", json={"jobTitle": "Changed"})
+def test_reset_returns_to_the_seed_with_default_config_and_zero_counters(raw, sandbox):
+    created = raw.call("POST", "/users", json=user_body()).json()
+    raw.call("PATCH", "/users/ada.admin@contoso.com", json={"jobTitle": "Changed"})
     sandbox.configure(replication_lag_seconds=5)
     assert sandbox.reset() == {"reset": True}
     assert sandbox.control("GET", "config")["replication_lag_seconds"] == 0
     assert sandbox.counters()["http"]["total"] == 0
-    graph.refresh_token()  # tokens survive a reset (same app registrations and signing key) ...
-    assert graph.call("GET", "/users/%s" % created["id"]).status_code == 404
-    ada = graph.call("GET", "/users/ada.admin@contoso.com").json()
+    raw.refresh_token()  # tokens survive a reset (same app registrations and signing key) ...
+    assert raw.call("GET", "/users/%s" % created["id"]).status_code == 404
+    ada = raw.call("GET", "/users/ada.admin@contoso.com").json()
     assert ada["jobTitle"] == "Identity Administrator"
-    assert len(graph.call("GET", "/users", params={"$top": "999"}).json()["value"]) == 6
+    assert len(raw.call("GET", "/users", params={"$top": "999"}).json()["value"]) == 6
 
 
 # -- serve: restart, SIGTERM, start-up errors --------------------------------------------------------
@@ -202,33 +177,33 @@ def test_reset_returns_to_the_seed_with_default_config_and_zero_counters(graph, 
 def test_state_survives_a_restart_on_the_same_state_dir(sandbox_factory, tmp_path):
     state = tmp_path / "state"
     first = sandbox_factory(state_dir=state)
-    wire = Wire(first)
-    token = wire.session.headers["Authorization"]
-    user = wire.call("POST", "/users", json=user_body()).json()
-    wire.call("PATCH", "/users/%s" % user["id"], json={"jobTitle": "Persisted"})
-    wire.call("DELETE", "/users/ada.admin@contoso.com")
+    with first.wire() as wire:
+        token = wire.session.headers["Authorization"]
+        user = wire.call("POST", "/users", json=user_body()).json()
+        wire.call("PATCH", "/users/%s" % user["id"], json={"jobTitle": "Persisted"})
+        wire.call("DELETE", "/users/ada.admin@contoso.com")
     first.stop()
     assert not (state / "connection.json").exists()
 
     second = sandbox_factory(state_dir=state)
     assert second.conn["client_secret"] == first.conn["client_secret"]
     assert second.conn["tenant_id"] == first.conn["tenant_id"]
-    again = Wire(second)
-    again.session.headers["Authorization"] = token  # the signing key persists, so old tokens still work
-    assert again.call("GET", "/users/%s" % user["id"], params={"$select": "jobTitle"}).json()["jobTitle"] == "Persisted"
-    assert again.call("GET", "/users/ada.admin@contoso.com").status_code == 404
-    deleted = again.call("GET", "/directory/deletedItems/microsoft.graph.user").json()["value"]
+    with second.wire() as again:
+        again.session.headers["Authorization"] = token  # the signing key persists, so old tokens still work
+        assert again.call("GET", "/users/%s" % user["id"], params={"$select": "jobTitle"}).json()["jobTitle"] == "Persisted"
+        assert again.call("GET", "/users/ada.admin@contoso.com").status_code == 404
+        deleted = again.call("GET", "/directory/deletedItems/microsoft.graph.user").json()["value"]
     assert [d["displayName"] for d in deleted] == ["Ada Admin"]
 
 
 def test_sigterm_stops_cleanly_and_removes_connection_json(sandbox_factory):
     box = sandbox_factory()
-    wire = Wire(box)
-    assert wire.call("GET", "/users").status_code == 200  # leaves an idle keep-alive connection open
-    started = time.monotonic()
-    box.process.send_signal(signal.SIGTERM)
-    assert box.process.wait(timeout=10) == 0
-    assert time.monotonic() - started < 5
+    with box.wire() as wire:
+        assert wire.call("GET", "/users").status_code == 200  # leaves an idle keep-alive connection open
+        started = time.monotonic()
+        box.process.send_signal(signal.SIGTERM)
+        assert box.process.wait(timeout=10) == 0
+        assert time.monotonic() - started < 5
     assert not (box.state_dir / "connection.json").exists()
     assert "Traceback" not in box.log.read_text()
 
@@ -308,6 +283,7 @@ def test_a_custom_seed_defines_tenant_apps_and_users(sandbox_factory, tmp_path):
     assert box.conn["tenant_id"] == "7d0c4b8e-0000-4000-8000-000000000001"
     assert box.conn["default_domain"] == "fabrikam.onmicrosoft.com"
     assert [a["name"] for a in box.conn["apps"]] == ["only"]
-    users = Wire(box).call("GET", "/users").json()["value"]
+    with box.wire() as wire:
+        users = wire.call("GET", "/users").json()["value"]
     assert [u["userPrincipalName"] for u in users] == ["one@fabrikam.com"]
     assert json.loads((box.state_dir / "connection.json").read_text())["graph_endpoint"] == box.url

@@ -4,29 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphClient, GraphError, quote_key
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError, quote_key
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "sandbox" / "graph_sandbox" / "data"
                      / "v1.0-identity-schema.json").read_text())
 GROUP_PROPS = set(SCHEMA["types"]["group"]["properties"]) | {"id", "deletedDateTime"}
 BIND = "https://graph.microsoft.com/v1.0/directoryObjects/%s"
 SALES_RULE = '(user.department -eq "Sales") -and (user.accountEnabled -eq true)'
-
-
-def client_for(sandbox, app_name=None):
-    conn = sandbox.conn
-    app = next(a for a in conn["apps"] if a["name"] == app_name) if app_name else None
-    return GraphClient(conn["tenant_id"], app["client_id"] if app else conn["client_id"],
-                       client_secret=app["client_secret"] if app else conn["client_secret"],
-                       authority_host=conn["authority_host"], graph_endpoint=conn["graph_endpoint"],
-                       ca_path=conn["ca_path"])
-
-
-@pytest.fixture(scope="module")
-def graph(sandbox):
-    client = client_for(sandbox)
-    yield client
-    client.close()
 
 
 @pytest.fixture(scope="module")
@@ -131,8 +115,8 @@ def test_role_assignable_needs_role_management_permission_and_is_create_only(gra
     assert error.status == 400
 
 
-def test_reader_app_cannot_write(sandbox, graph):
-    reader = client_for(sandbox, "m365-reader")
+def test_reader_app_cannot_write(new_client):
+    reader = new_client("m365-reader")
     assert reader.list("/groups", select="id")
     error = fails(security, reader)
     assert (error.status, error.code) == (403, "Authorization_RequestDenied")

@@ -7,24 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphClient, GraphError, quote_key
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError, quote_key
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "sandbox" / "graph_sandbox" / "data"
                      / "v1.0-identity-schema.json").read_text())
 INVITATION_PROPS = set(SCHEMA["types"]["invitation"]["properties"]) | {"id"}
 GUEST_SELECT = ("id,mail,otherMails,userPrincipalName,mailNickname,userType,creationType,"
                 "externalUserState,externalUserStateChangeDateTime,displayName,accountEnabled")
-
-
-@pytest.fixture(scope="module")
-def graph(sandbox):
-    """The automation app's client; closed at the end so the sandbox stops promptly."""
-    conn = sandbox.conn
-    client = GraphClient(conn["tenant_id"], conn["client_id"], client_secret=conn["client_secret"],
-                         authority_host=conn["authority_host"], graph_endpoint=conn["graph_endpoint"],
-                         ca_path=conn["ca_path"])
-    yield client
-    client.close()
 
 
 def invite(graph, address, **extra):
@@ -35,14 +24,6 @@ def invite(graph, address, **extra):
 
 def read_user(graph, key):
     return graph.get("/users/%s" % quote_key(key), params={"$select": GUEST_SELECT})
-
-
-def client_for(sandbox, app_name):
-    conn = sandbox.conn
-    app = sandbox.app(app_name)
-    return GraphClient(conn["tenant_id"], app["client_id"], client_secret=app["client_secret"],
-                       authority_host=conn["authority_host"], graph_endpoint=conn["graph_endpoint"],
-                       ca_path=conn["ca_path"])
 
 
 def redeem(sandbox, key):
@@ -161,10 +142,10 @@ def test_invalid_address_and_user_type_are_refused(graph):
     assert "invitedUserType" in bad_type.value.message
 
 
-def test_invitations_need_user_invite_permission(sandbox):
-    with client_for(sandbox, "m365-reader") as reader:
-        with pytest.raises(GraphError) as denied:
-            invite(reader, "jo@fabrikam.com")
+def test_invitations_need_user_invite_permission(new_client):
+    reader = new_client("m365-reader")
+    with pytest.raises(GraphError) as denied:
+        invite(reader, "jo@fabrikam.com")
     assert denied.value.status == 403 and denied.value.code == "Authorization_RequestDenied"
 
 

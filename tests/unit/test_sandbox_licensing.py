@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils import sku_reference
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphClient, GraphError
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "sandbox" / "graph_sandbox" / "data" / "v1.0-identity-schema.json").read_text())
@@ -22,45 +22,6 @@ E5 = "06ebc4ee-1bb5-47dd-8120-11324bc54e06"
 VISIO = "c5928f49-12ba-48f7-ada3-0d743a3601d5"
 SWAY = "a23b959c-7ce8-4e57-9140-b90eb88a9e97"
 LICENSE_SELECT = {"$select": "id,assignedLicenses,licenseAssignmentStates,assignedPlans"}
-
-
-def client_for(sandbox, app=None):
-    conn = sandbox.conn
-    details = sandbox.app(app) if app else conn
-    return GraphClient(conn["tenant_id"], details["client_id"], client_secret=details["client_secret"],
-                       authority_host=conn["authority_host"], graph_endpoint=conn["graph_endpoint"],
-                       ca_path=conn["ca_path"], max_retry_wait=2)
-
-
-@pytest.fixture(scope="module")
-def graph(sandbox):
-    client = client_for(sandbox)
-    yield client
-    client.close()
-
-
-def new_user(graph, usage_location="US"):
-    name = "lic-%s" % uuid.uuid4().hex[:10]
-    body = {"accountEnabled": True, "displayName": name, "mailNickname": name,
-            "userPrincipalName": "%s@contoso.com" % name,
-            "passwordProfile": {"password": "Xy7!%s" % uuid.uuid4().hex, "forceChangePasswordNextSignIn": True}}
-    if usage_location:
-        body["usageLocation"] = usage_location
-    return graph.post("/users", json=body)
-
-
-def new_group(graph, members=()):
-    name = "lic-group-%s" % uuid.uuid4().hex[:8]
-    group = graph.post("/groups", json={"displayName": name, "mailNickname": name, "mailEnabled": False,
-                                        "securityEnabled": True})
-    for member in members:
-        add_member(graph, group, member)
-    return group
-
-
-def add_member(graph, group, user):
-    graph.post("/groups/%s/members/$ref" % group["id"],
-               json={"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/%s" % user["id"]})
 
 
 def assign(graph, kind, obj, add=(), remove=(), disabled=()):
@@ -108,22 +69,19 @@ def test_subscribed_skus_support_select_only(graph):
     assert error.status == 400
 
 
-def test_reading_skus_needs_organization_read_and_assigning_needs_a_write_permission(sandbox, graph):
-    reader = client_for(sandbox, "m365-reader")
-    try:
-        assert reader.get("/subscribedSkus")["value"]
-        user = new_user(graph)
-        error = graph_error(assign, reader, "users", user, add=[E3])
-        assert (error.status, error.code) == (403, "Authorization_RequestDenied")
-    finally:
-        reader.close()
+def test_reading_skus_needs_organization_read_and_assigning_needs_a_write_permission(new_client, tenant):
+    reader = new_client("m365-reader")
+    assert reader.get("/subscribedSkus")["value"]
+    user = tenant.user()
+    error = graph_error(assign, reader, "users", user, add=[E3])
+    assert (error.status, error.code) == (403, "Authorization_RequestDenied")
 
 
 # ---- direct assignment -----------------------------------------------------------------------------------
 
 
-def test_assign_license_returns_the_user_and_consumes_a_seat(graph):
-    user = new_user(graph)
+def test_assign_license_returns_the_user_and_consumes_a_seat(graph, tenant):
+    user = tenant.user()
     before = sku(graph, VISIO)["consumedUnits"]
     answer = assign(graph, "users", user, add=[VISIO])
     assert answer["id"] == user["id"] and answer["userPrincipalName"] == user["userPrincipalName"]
@@ -137,8 +95,8 @@ def test_assign_license_returns_the_user_and_consumes_a_seat(graph):
     assert sku(graph, VISIO)["consumedUnits"] == before
 
 
-def test_disabled_plans_are_kept_and_left_out_of_assigned_plans(graph):
-    user = new_user(graph)
+def test_disabled_plans_are_kept_and_left_out_of_assigned_plans(graph, tenant):
+    user = tenant.user()
     assign(graph, "users", user, add=[E3], disabled=[SWAY])
     view = licence_view(graph, user)
     assert view["assignedLicenses"] == [{"skuId": E3, "disabledPlans": [SWAY]}]
@@ -159,33 +117,33 @@ def test_disabled_plans_are_kept_and_left_out_of_assigned_plans(graph):
     ({"addLicenses": [{"skuId": E3, "disabledPlans": [VISIO]}], "removeLicenses": []}, "is not part of the subscription"),
     ({"addLicenses": [], "removeLicenses": [VISIO]}, "User does not have a corresponding license."),
 ])
-def test_assign_license_errors(graph, body, message):
-    user = new_user(graph)
+def test_assign_license_errors(graph, tenant, body, message):
+    user = tenant.user()
     error = graph_error(graph.post, "/users/%s/assignLicense" % user["id"], json=body)
     assert (error.status, error.code) == (400, "Request_BadRequest")
     assert message in error.message
     assert licence_view(graph, user)["assignedLicenses"] == []
 
 
-def test_a_user_without_usage_location_cannot_be_licensed(graph):
-    user = new_user(graph, usage_location=None)
+def test_a_user_without_usage_location_cannot_be_licensed(graph, tenant):
+    user = tenant.user(usage_location=None)
     error = graph_error(assign, graph, "users", user, add=[VISIO])
     assert error.message == "License assignment cannot be done for user with invalid usage location."
 
 
-def test_no_free_seat_is_refused_and_the_control_api_sets_seats(graph, sandbox):
+def test_no_free_seat_is_refused_and_the_control_api_sets_seats(graph, tenant, sandbox):
     seats = sandbox.control("PATCH", "skus/SPE_E5", json={"prepaid": sku(graph, E5)["consumedUnits"] + 1})
     assert seats["prepaidUnits"]["enabled"] == seats["consumedUnits"] + 1
-    assign(graph, "users", new_user(graph), add=[E5])
-    error = graph_error(assign, graph, "users", new_user(graph), add=[E5])
+    assign(graph, "users", tenant.user(), add=[E5])
+    error = graph_error(assign, graph, "users", tenant.user(), add=[E5])
     assert error.message == "Subscription with SKU %s does not have any available licenses." % E5
     listed = {s["skuPartNumber"]: s for s in sandbox.control("GET", "skus")}
     assert listed["SPE_E5"]["consumedUnits"] == listed["SPE_E5"]["prepaidUnits"]["enabled"]
     sandbox.control("PATCH", "skus/SPE_E5", json={"prepaid": 100})
 
 
-def test_assign_license_works_in_a_batch(graph):
-    users = [new_user(graph) for _ in range(3)]
+def test_assign_license_works_in_a_batch(graph, tenant):
+    users = tenant.users(3)
     results = graph.batch([{"method": "POST", "url": "/users/%s/assignLicense" % u["id"],
                             "body": {"addLicenses": [{"skuId": E3, "disabledPlans": []}], "removeLicenses": []}}
                            for u in users])
@@ -196,9 +154,9 @@ def test_assign_license_works_in_a_batch(graph):
 # ---- group-based licensing -------------------------------------------------------------------------------------
 
 
-def test_group_licence_is_inherited_by_members_and_follows_membership(graph):
-    alice, bob = new_user(graph), new_user(graph)
-    group = new_group(graph, [alice])
+def test_group_licence_is_inherited_by_members_and_follows_membership(graph, tenant):
+    alice, bob = tenant.user(), tenant.user()
+    group = tenant.group([alice])
     response = graph.request("POST", "/groups/%s/assignLicense" % group["id"],
                              json={"addLicenses": [{"skuId": E3, "disabledPlans": [SWAY]}], "removeLicenses": []})
     assert response["id"] == group["id"]
@@ -207,7 +165,7 @@ def test_group_licence_is_inherited_by_members_and_follows_membership(graph):
     state, = licence_view(graph, alice)["licenseAssignmentStates"]
     assert (state["assignedByGroup"], state["state"], state["disabledPlans"]) == (group["id"], "Active", [SWAY])
     # A new member inherits; a member who leaves loses it.
-    add_member(graph, group, bob)
+    tenant.add_member(group, bob)
     assert licence_view(graph, bob)["assignedLicenses"] == [{"skuId": E3, "disabledPlans": [SWAY]}]
     graph.delete("/groups/%s/members/%s/$ref" % (group["id"], alice["id"]))
     assert licence_view(graph, alice)["licenseAssignmentStates"] == []
@@ -216,41 +174,38 @@ def test_group_licence_is_inherited_by_members_and_follows_membership(graph):
     assert licence_view(graph, bob)["assignedLicenses"] == []
 
 
-def test_group_assign_license_answers_202_with_location(sandbox, graph):
-    import requests
-    group = new_group(graph)
-    token = graph._access_token()
-    response = requests.post("%s/v1.0/groups/%s/assignLicense" % (sandbox.url, group["id"]),
-                             json={"addLicenses": [{"skuId": VISIO, "disabledPlans": []}], "removeLicenses": []},
-                             headers={"Authorization": "Bearer %s" % token}, verify=sandbox.conn["ca_path"], timeout=30)
+def test_group_assign_license_answers_202_with_location(tenant, raw):
+    group = tenant.group()
+    response = raw.call("POST", "/groups/%s/assignLicense" % group["id"],
+                        json={"addLicenses": [{"skuId": VISIO, "disabledPlans": []}], "removeLicenses": []})
     assert response.status_code == 202
     assert group["id"] in response.headers["Location"]
     assert response.json()["id"] == group["id"]
 
 
-def test_direct_and_inherited_assignments_are_distinct_and_use_one_seat(graph):
-    user = new_user(graph)
+def test_direct_and_inherited_assignments_are_distinct_and_use_one_seat(graph, tenant):
+    user = tenant.user()
     assign(graph, "users", user, add=[E3], disabled=[SWAY])
     consumed = sku(graph, E3)["consumedUnits"]
-    group = new_group(graph, [user])
+    group = tenant.group([user])
     assign(graph, "groups", group, add=[E3])
     states = licence_view(graph, user)["licenseAssignmentStates"]
     assert sorted((s["assignedByGroup"] or "", s["state"]) for s in states) == [("", "Active"), (group["id"], "Active")]
     # assignedLicenses is the union: a plan enabled by any assignment is enabled.
     assert licence_view(graph, user)["assignedLicenses"] == [{"skuId": E3, "disabledPlans": []}]
     assert sku(graph, E3)["consumedUnits"] == consumed
-    error = graph_error(assign, graph, "users", new_user(graph), remove=[E3])
+    error = graph_error(assign, graph, "users", tenant.user(), remove=[E3])
     assert "does not have a corresponding license" in error.message
-    inherited_only = new_user(graph)
-    add_member(graph, group, inherited_only)
+    inherited_only = tenant.user()
+    tenant.add_member(group, inherited_only)
     error = graph_error(assign, graph, "users", inherited_only, remove=[E3])
     assert "inherited from a group" in error.message
 
 
-def test_members_beyond_the_free_seats_get_count_violation_and_consume_nothing(graph, sandbox):
+def test_members_beyond_the_free_seats_get_count_violation_and_consume_nothing(graph, tenant, sandbox):
     sandbox.control("PATCH", "skus/VISIOCLIENT", json={"prepaid": sku(graph, VISIO)["consumedUnits"] + 2})
-    members = [new_user(graph) for _ in range(3)]
-    group = new_group(graph, members)
+    members = tenant.users(3)
+    group = tenant.group(members)
     assign(graph, "groups", group, add=[VISIO])
     states = [licence_view(graph, m)["licenseAssignmentStates"][0] for m in members]
     assert [(s["state"], s["error"]) for s in states] == [("Active", "None"), ("Active", "None"),
@@ -267,10 +222,10 @@ def test_members_beyond_the_free_seats_get_count_violation_and_consume_nothing(g
     assert licence_view(graph, members[2])["licenseAssignmentStates"][0]["state"] == "Active"
 
 
-def test_a_member_without_usage_location_inherits_with_the_tenant_location(graph):
+def test_a_member_without_usage_location_inherits_with_the_tenant_location(graph, tenant):
     # Entra: "any users without a usage location specified inherit the location of the directory".
-    user = new_user(graph, usage_location=None)
-    group = new_group(graph, [user])
+    user = tenant.user(usage_location=None)
+    group = tenant.group([user])
     assign(graph, "groups", group, add=[E3])
     state, = licence_view(graph, user)["licenseAssignmentStates"]
     assert (state["state"], state["error"]) == ("Active", "None")

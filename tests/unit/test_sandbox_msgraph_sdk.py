@@ -40,6 +40,7 @@ def sdk(sandbox, monkeypatch):
     yield GraphServiceClient(request_adapter=adapter), loop.run_until_complete
     loop.run_until_complete(http.aclose())
     loop.close()
+    credential.close()
 
 
 def new_user(alias):

@@ -3,33 +3,17 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 
 PAGED_USERS = 1200  # more than one 999-item page
 STRONG_PASSWORD = "Str0ng-Passw0rd!"
 ADVANCED = {"ConsistencyLevel": "eventual"}
 
 
-class Wire:
-    """Graph v1.0 over one keep-alive session, authenticated as the automation app."""
-
-    def __init__(self, sandbox):
-        self.base, self.ca = sandbox.url + "/v1.0", sandbox.conn["ca_path"]
-        self.session = requests.Session()
-        token = self.session.post("%s/%s/oauth2/v2.0/token" % (sandbox.url, sandbox.conn["tenant_id"]), verify=self.ca,
-                                  data={"grant_type": "client_credentials", "client_id": sandbox.conn["client_id"],
-                                        "client_secret": sandbox.conn["client_secret"],
-                                        "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
-        self.session.headers["Authorization"] = "Bearer %s" % token
-
-    def call(self, method, path, json=None, params=None, headers=None):
-        url = path if path.startswith("https://") else self.base + path
-        return self.session.request(method, url, json=json, params=params, headers=headers, verify=self.ca, timeout=60)
-
-    def users(self, params=None, headers=None):
-        response = self.call("GET", "/users", params=params, headers=headers)
-        assert response.status_code == 200, response.text
-        return response.json()
+def list_users(raw, params=None, headers=None):
+    """One page of GET /users, which must succeed."""
+    response = raw.call("GET", "/users", params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
 
 
 def pager_body(n):
@@ -39,19 +23,17 @@ def pager_body(n):
             "passwordProfile": {"password": STRONG_PASSWORD, "forceChangePasswordNextSignIn": True}}
 
 
-@pytest.fixture(scope="module")
-def graph(sandbox):
-    """The wire, with PAGED_USERS extra users created through $batch (20 creates a request)."""
-    wire = Wire(sandbox)
+@pytest.fixture(scope="module", autouse=True)
+def paged_users(raw):
+    """PAGED_USERS extra users, created through $batch (20 creates a request) before the module's tests."""
     started = time.monotonic()
     for first in range(0, PAGED_USERS, 20):
         batch = {"requests": [{"id": str(n), "method": "POST", "url": "/users", "body": pager_body(n),
                                "headers": {"Content-Type": "application/json"}} for n in range(first, first + 20)]}
-        response = wire.call("POST", "/$batch", json=batch)
+        response = raw.call("POST", "/$batch", json=batch)
         assert response.status_code == 200
         assert {item["status"] for item in response.json()["responses"]} == {201}
     assert time.monotonic() - started < 60, "creating %d users through $batch is too slow" % PAGED_USERS
-    return wire
 
 
 def assert_error(response, status, code, message=None):
@@ -70,30 +52,30 @@ def upns(page):
 # -- $top and paging ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("top", ["1000", "0", "-1", "ten"])
-def test_top_out_of_bounds_is_refused_with_graphs_message(graph, top):
-    assert_error(graph.call("GET", "/users", params={"$top": top}), 400, "Request_BadRequest",
+def test_top_out_of_bounds_is_refused_with_graphs_message(raw, top):
+    assert_error(raw.call("GET", "/users", params={"$top": top}), 400, "Request_BadRequest",
                  "Invalid page size specified: '%s'. Must be between 1 and 999 inclusive." % top)
 
 
-def test_top_999_and_1_are_accepted(graph):
-    assert len(graph.users({"$top": "999"})["value"]) == 999
-    assert len(graph.users({"$top": "1"})["value"]) == 1
+def test_top_999_and_1_are_accepted(raw):
+    assert len(list_users(raw, {"$top": "999"})["value"]) == 999
+    assert len(list_users(raw, {"$top": "1"})["value"]) == 1
 
 
-def test_default_page_is_100_items_with_a_next_link(graph):
-    page = graph.users()
+def test_default_page_is_100_items_with_a_next_link(raw):
+    page = list_users(raw)
     assert len(page["value"]) == 100
     assert "@odata.nextLink" in page
 
 
-def test_paging_over_more_than_999_users_returns_each_once(graph, sandbox):
+def test_paging_over_more_than_999_users_returns_each_once(raw, sandbox):
     params = {"$top": "999", "$select": "id,userPrincipalName"}
-    page = graph.users(params)
+    page = list_users(raw, params)
     seen = [u["id"] for u in page["value"]]
     links = []
     while "@odata.nextLink" in page:
         links.append(page["@odata.nextLink"])
-        page = graph.call("GET", links[-1]).json()
+        page = raw.call("GET", links[-1]).json()
         seen.extend(u["id"] for u in page["value"])
     assert len(links) >= 1
     assert len(seen) == len(set(seen)) >= PAGED_USERS
@@ -107,24 +89,24 @@ def test_paging_over_more_than_999_users_returns_each_once(graph, sandbox):
     assert set(page["value"][0]) == {"id", "userPrincipalName"}
 
 
-def test_a_user_created_between_pages_does_not_shift_the_next_page(graph):
+def test_a_user_created_between_pages_does_not_shift_the_next_page(raw):
     params = {"$top": "50", "$filter": "startswith(userPrincipalName,'pager')", "$select": "id,userPrincipalName"}
-    first = graph.users(params)
+    first = list_users(raw, params)
     extra = pager_body(9999)
     extra["userPrincipalName"] = extra["mailNickname"] = "pager0000a"
     extra["userPrincipalName"] += "@contoso.com"
-    graph.call("POST", "/users", json=extra)
-    second = graph.call("GET", first["@odata.nextLink"]).json()
+    raw.call("POST", "/users", json=extra)
+    second = raw.call("GET", first["@odata.nextLink"]).json()
     assert not set(upns(first)) & set(upns(second))
-    graph.call("DELETE", "/users/pager0000a@contoso.com")
+    raw.call("DELETE", "/users/pager0000a@contoso.com")
 
 
-def test_a_garbage_skiptoken_is_a_400(graph):
-    assert graph.call("GET", "/users", params={"$skiptoken": "%%%not-a-token"}).status_code == 400
+def test_a_garbage_skiptoken_is_a_400(raw):
+    assert raw.call("GET", "/users", params={"$skiptoken": "%%%not-a-token"}).status_code == 400
 
 
-def test_skip_is_not_supported(graph):
-    assert_error(graph.call("GET", "/users", params={"$skip": "10"}), 400, "Request_BadRequest")
+def test_skip_is_not_supported(raw):
+    assert_error(raw.call("GET", "/users", params={"$skip": "10"}), 400, "Request_BadRequest")
 
 
 # -- $filter by default ------------------------------------------------------------------------------
@@ -141,13 +123,13 @@ def test_skip_is_not_supported(graph):
      ["ada.admin@contoso.com", "pager0003@contoso.com"]),
     ("USERPRINCIPALNAME eq 'Pager0008@Contoso.com'", ["pager0008@contoso.com"]),
 ])
-def test_default_filters_work_without_extra_parameters(graph, expression, expected):
-    assert upns(graph.users({"$filter": expression, "$top": "999"})) == expected
+def test_default_filters_work_without_extra_parameters(raw, expression, expected):
+    assert upns(list_users(raw, {"$filter": expression, "$top": "999"})) == expected
 
 
-def test_proxy_addresses_any_startswith_is_a_default_filter(graph):
-    graph.call("PATCH", "/users/pager0011@contoso.com", json={"mail": "pager0011@contoso.com"})
-    found = graph.users({"$filter": "proxyAddresses/any(x:startswith(x,'SMTP:pager0011'))"})
+def test_proxy_addresses_any_startswith_is_a_default_filter(raw):
+    raw.call("PATCH", "/users/pager0011@contoso.com", json={"mail": "pager0011@contoso.com"})
+    found = list_users(raw, {"$filter": "proxyAddresses/any(x:startswith(x,'SMTP:pager0011'))"})
     assert upns(found) == ["pager0011@contoso.com"]
 
 
@@ -156,79 +138,79 @@ def test_proxy_addresses_any_startswith_is_a_default_filter(graph):
     ("not(startswith(displayName,'Pager'))", "not"),
     ("endswith(userPrincipalName,'@contoso.com')", "endsWith"),
 ])
-def test_advanced_operators_need_consistency_level_and_count(graph, expression, operator):
+def test_advanced_operators_need_consistency_level_and_count(raw, expression, operator):
     message = ("Operator '%s' is not supported because the required parameters might be missing. Try adding "
                "$count=true query parameter and ConsistencyLevel:eventual header. Refer to "
                "https://aka.ms/graph-docs/advanced-queries for more information" % operator)
-    assert_error(graph.call("GET", "/users", params={"$filter": expression}), 400, "Request_UnsupportedQuery", message)
+    assert_error(raw.call("GET", "/users", params={"$filter": expression}), 400, "Request_UnsupportedQuery", message)
     # The header alone, or $count=true alone, is not enough.
-    assert_error(graph.call("GET", "/users", params={"$filter": expression}, headers=ADVANCED), 400, "Request_UnsupportedQuery")
-    assert_error(graph.call("GET", "/users", params={"$filter": expression, "$count": "true"}), 400, "Request_UnsupportedQuery")
-    answer = graph.users({"$filter": expression, "$count": "true", "$top": "999"}, ADVANCED)
+    assert_error(raw.call("GET", "/users", params={"$filter": expression}, headers=ADVANCED), 400, "Request_UnsupportedQuery")
+    assert_error(raw.call("GET", "/users", params={"$filter": expression, "$count": "true"}), 400, "Request_UnsupportedQuery")
+    answer = list_users(raw, {"$filter": expression, "$count": "true", "$top": "999"}, ADVANCED)
     assert answer["@odata.count"] >= len(answer["value"]) > 0
 
 
-def test_advanced_filter_results_are_right(graph):
+def test_advanced_filter_results_are_right(raw):
     params = {"$filter": "startswith(displayName,'Pager 000') and not(accountEnabled eq false)", "$count": "true"}
-    answer = graph.users(params, ADVANCED)
+    answer = list_users(raw, params, ADVANCED)
     assert upns(answer) == ["pager%04d@contoso.com" % n for n in (0, 2, 4, 6, 8)]
     assert answer["@odata.count"] == 5
-    ends = graph.users({"$filter": "endswith(userPrincipalName,'0999@contoso.com')", "$count": "true"}, ADVANCED)
+    ends = list_users(raw, {"$filter": "endswith(userPrincipalName,'0999@contoso.com')", "$count": "true"}, ADVANCED)
     assert upns(ends) == ["pager0999@contoso.com"]
 
 
-def test_a_property_that_is_advanced_only_is_refused_by_default(graph):
-    error = assert_error(graph.call("GET", "/users", params={"$filter": "companyName eq 'Contoso'"}), 400,
+def test_a_property_that_is_advanced_only_is_refused_by_default(raw):
+    error = assert_error(raw.call("GET", "/users", params={"$filter": "companyName eq 'Contoso'"}), 400,
                          "Request_UnsupportedQuery",
                          "Unsupported or invalid query filter clause specified for property 'companyName' of resource 'User'.")
     assert error
-    assert graph.users({"$filter": "companyName eq 'Contoso'", "$count": "true"}, ADVANCED)["@odata.count"] == 0
+    assert list_users(raw, {"$filter": "companyName eq 'Contoso'", "$count": "true"}, ADVANCED)["@odata.count"] == 0
 
 
-def test_a_malformed_filter_is_a_400(graph):
-    response = graph.call("GET", "/users", params={"$filter": "displayName eq 'unterminated"})
+def test_a_malformed_filter_is_a_400(raw):
+    response = raw.call("GET", "/users", params={"$filter": "displayName eq 'unterminated"})
     assert response.status_code == 400
     assert response.json()["error"]["code"] in ("BadRequest", "Request_BadRequest")
 
 
 # -- $count and $search ------------------------------------------------------------------------------
 
-def test_count_true_without_the_header_is_ignored(graph):
-    page = graph.users({"$count": "true", "$filter": "startswith(userPrincipalName,'pager')"})
+def test_count_true_without_the_header_is_ignored(raw):
+    page = list_users(raw, {"$count": "true", "$filter": "startswith(userPrincipalName,'pager')"})
     assert "@odata.count" not in page and len(page["value"]) == 100
 
 
-def test_count_is_on_the_first_page_only(graph):
+def test_count_is_on_the_first_page_only(raw):
     params = {"$count": "true", "$top": "500", "$filter": "startswith(userPrincipalName,'pager')"}
-    first = graph.users(params, ADVANCED)
+    first = list_users(raw, params, ADVANCED)
     assert first["@odata.count"] == PAGED_USERS
-    second = graph.call("GET", first["@odata.nextLink"], headers=ADVANCED).json()
+    second = raw.call("GET", first["@odata.nextLink"], headers=ADVANCED).json()
     assert "@odata.count" not in second and len(second["value"]) == 500
 
 
-def test_users_count_segment_needs_consistency_level(graph):
-    assert_error(graph.call("GET", "/users/$count"), 400, "Request_BadRequest", "$count is not currently supported.")
-    response = graph.call("GET", "/users/$count", params={"$filter": "startswith(userPrincipalName,'pager')"},
+def test_users_count_segment_needs_consistency_level(raw):
+    assert_error(raw.call("GET", "/users/$count"), 400, "Request_BadRequest", "$count is not currently supported.")
+    response = raw.call("GET", "/users/$count", params={"$filter": "startswith(userPrincipalName,'pager')"},
                           headers=ADVANCED)
     assert response.status_code == 200 and response.text == str(PAGED_USERS)
     assert response.headers["Content-Type"].startswith("text/plain")
 
 
-def test_search_needs_consistency_level(graph):
-    assert_error(graph.call("GET", "/users", params={"$search": '"displayName:Pager 0123"'}), 400,
+def test_search_needs_consistency_level(raw):
+    assert_error(raw.call("GET", "/users", params={"$search": '"displayName:Pager 0123"'}), 400,
                  "Request_UnsupportedQuery",
                  "Request with $search query parameter only works through MSGraph with a special request header: "
                  "'ConsistencyLevel: eventual'")
 
 
-def test_search_matches_word_prefixes_of_display_name(graph):
-    found = graph.users({"$search": '"displayName:0123"', "$count": "true"}, ADVANCED)
+def test_search_matches_word_prefixes_of_display_name(raw):
+    found = list_users(raw, {"$search": '"displayName:0123"', "$count": "true"}, ADVANCED)
     assert upns(found) == ["pager0123@contoso.com"]
-    sales = graph.users({"$search": '"displayName:sal"'}, ADVANCED)
+    sales = list_users(raw, {"$search": '"displayName:sal"'}, ADVANCED)
     assert upns(sales) == ["sid.sales@contoso.com", "sofia.sales@contoso.com"]
 
 
-def test_orderby_display_name_with_advanced_query(graph):
-    page = graph.users({"$orderby": "displayName desc", "$filter": "startswith(displayName,'Pager')",
+def test_orderby_display_name_with_advanced_query(raw):
+    page = list_users(raw, {"$orderby": "displayName desc", "$filter": "startswith(displayName,'Pager')",
                         "$count": "true", "$top": "3"}, ADVANCED)
     assert [u["displayName"] for u in page["value"]] == ["Pager 1199", "Pager 1198", "Pager 1197"]

@@ -12,7 +12,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-import requests
 from starlette.routing import Route
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "sandbox" / "graph_sandbox" / "data"
@@ -125,24 +124,11 @@ def check_object(obj, type_name, where, problems):
 
 # -- the tenant the walk reads -----------------------------------------------------------------------
 
-class Wire:
-    def __init__(self, sandbox):
-        self.base, self.ca = sandbox.url + "/v1.0", sandbox.conn["ca_path"]
-        self.session = requests.Session()
-        token = self.session.post("%s/%s/oauth2/v2.0/token" % (sandbox.url, sandbox.conn["tenant_id"]), verify=self.ca,
-                                  data={"grant_type": "client_credentials", "client_id": sandbox.conn["client_id"],
-                                        "client_secret": sandbox.conn["client_secret"],
-                                        "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
-        self.session.headers["Authorization"] = "Bearer %s" % token
-
-    def call(self, method, path, params=None, json=None, headers=None):
-        return self.session.request(method, self.base + path, params=params, json=json, headers=headers,
-                                    verify=self.ca, timeout=30)
-
-    def ok(self, method, path, params=None, json=None):
-        response = self.call(method, path, params=params, json=json)
-        assert response.status_code < 300, "%s %s: %s" % (method, path, response.text)
-        return response.json() if response.content else None
+def ok(wire, method, path, params=None, json=None):
+    """A call that must succeed; its JSON body (None when it has none)."""
+    response = wire.call(method, path, params=params, json=json)
+    assert response.status_code < 300, "%s %s: %s" % (method, path, response.text)
+    return response.json() if response.content else None
 
 
 def new_user_body(**extra):
@@ -183,27 +169,27 @@ class World:
 
     def __init__(self, wire, sandbox):
         self.wire = wire
-        self.user = wire.ok("POST", "/users", json=full_user_body())["id"]
-        self.manager = wire.ok("POST", "/users", json=new_user_body())["id"]
-        wire.ok("PUT", "/users/%s/manager/$ref" % self.user,
-                json={"@odata.id": "https://graph.microsoft.com/v1.0/users/%s" % self.manager})
-        skus = wire.ok("GET", "/subscribedSkus")["value"]
+        self.user = ok(wire, "POST", "/users", json=full_user_body())["id"]
+        self.manager = ok(wire, "POST", "/users", json=new_user_body())["id"]
+        ok(wire, "PUT", "/users/%s/manager/$ref" % self.user,
+           json={"@odata.id": "https://graph.microsoft.com/v1.0/users/%s" % self.manager})
+        skus = ok(wire, "GET", "/subscribedSkus")["value"]
         self.sku_id = next(s["skuId"] for s in skus if s["skuPartNumber"] == "SPE_E3")
         self.sku_object_id = next(s["id"] for s in skus if s["skuPartNumber"] == "SPE_E3")
-        wire.ok("POST", "/users/%s/assignLicense" % self.user,
-                json={"addLicenses": [{"skuId": self.sku_id, "disabledPlans": []}], "removeLicenses": []})
-        self.security = wire.ok("POST", "/groups", json=new_group_body(
+        ok(wire, "POST", "/users/%s/assignLicense" % self.user,
+           json={"addLicenses": [{"skuId": self.sku_id, "disabledPlans": []}], "removeLicenses": []})
+        self.security = ok(wire, "POST", "/groups", json=new_group_body(
             "security", **{"members@odata.bind": ["https://graph.microsoft.com/v1.0/users/%s" % self.user]}))["id"]
-        self.unified = wire.ok("POST", "/groups", json=new_group_body(
+        self.unified = ok(wire, "POST", "/groups", json=new_group_body(
             "unified", uniqueName="schema-%s" % uuid.uuid4().hex[:8],
             **{"owners@odata.bind": ["https://graph.microsoft.com/v1.0/users/%s" % self.manager]}))["id"]
-        self.dynamic = wire.ok("POST", "/groups", json=new_group_body("dynamic"))["id"]
-        wire.ok("POST", "/groups/%s/members/$ref" % self.unified,
-                json={"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/%s" % self.security})
-        wire.ok("POST", "/groups/%s/assignLicense" % self.security,
-                json={"addLicenses": [{"skuId": self.sku_id, "disabledPlans": []}], "removeLicenses": []})
+        self.dynamic = ok(wire, "POST", "/groups", json=new_group_body("dynamic"))["id"]
+        ok(wire, "POST", "/groups/%s/members/$ref" % self.unified,
+           json={"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/%s" % self.security})
+        ok(wire, "POST", "/groups/%s/assignLicense" % self.security,
+           json={"addLicenses": [{"skuId": self.sku_id, "disabledPlans": []}], "removeLicenses": []})
         self.license_errors = self.group_with_a_license_error(skus)
-        invitation = wire.ok("POST", "/invitations", json={
+        invitation = ok(wire, "POST", "/invitations", json={
             "invitedUserEmailAddress": "guest.%s@fabrikam.com" % uuid.uuid4().hex[:6],
             "inviteRedirectUrl": "https://myapps.microsoft.com", "invitedUserDisplayName": "Schema Guest"})
         self.guest = invitation["invitedUser"]["id"]
@@ -215,23 +201,23 @@ class World:
         """A group licensed for a SKU with no seat left, so its member is in CountViolation."""
         sku = next(s for s in skus if s["skuPartNumber"] == "VISIOCLIENT")
         for _ in range(sku["prepaidUnits"]["enabled"] - sku["consumedUnits"]):
-            holder = self.wire.ok("POST", "/users", json=new_user_body())["id"]
-            self.wire.ok("POST", "/users/%s/assignLicense" % holder,
-                         json={"addLicenses": [{"skuId": sku["skuId"], "disabledPlans": []}], "removeLicenses": []})
-        group = self.wire.ok("POST", "/groups", json=new_group_body(
+            holder = ok(self.wire, "POST", "/users", json=new_user_body())["id"]
+            ok(self.wire, "POST", "/users/%s/assignLicense" % holder,
+               json={"addLicenses": [{"skuId": sku["skuId"], "disabledPlans": []}], "removeLicenses": []})
+        group = ok(self.wire, "POST", "/groups", json=new_group_body(
             "security", **{"members@odata.bind": ["https://graph.microsoft.com/v1.0/users/%s" % self.user]}))["id"]
-        self.wire.ok("POST", "/groups/%s/assignLicense" % group,
-                     json={"addLicenses": [{"skuId": sku["skuId"], "disabledPlans": []}], "removeLicenses": []})
+        ok(self.wire, "POST", "/groups/%s/assignLicense" % group,
+           json={"addLicenses": [{"skuId": sku["skuId"], "disabledPlans": []}], "removeLicenses": []})
         return group
 
     def deleted(self, kind):
         """A fresh soft-deleted user or Microsoft 365 group; returns its id."""
         if kind == "user":
-            object_id = self.wire.ok("POST", "/users", json=new_user_body())["id"]
-            self.wire.ok("DELETE", "/users/%s" % object_id)
+            object_id = ok(self.wire, "POST", "/users", json=new_user_body())["id"]
+            ok(self.wire, "DELETE", "/users/%s" % object_id)
         else:
-            object_id = self.wire.ok("POST", "/groups", json=new_group_body("unified"))["id"]
-            self.wire.ok("DELETE", "/groups/%s" % object_id)
+            object_id = ok(self.wire, "POST", "/groups", json=new_group_body("unified"))["id"]
+            ok(self.wire, "DELETE", "/groups/%s" % object_id)
         return object_id
 
 
@@ -329,13 +315,8 @@ LABELS = [e[0] for e in ENDPOINTS]
 
 
 @pytest.fixture(scope="module")
-def graph(sandbox):
-    return Wire(sandbox)
-
-
-@pytest.fixture(scope="module")
-def world(graph, sandbox):
-    return World(graph, sandbox)
+def world(raw, sandbox):
+    return World(raw, sandbox)
 
 
 def headers_for(params):
@@ -359,16 +340,16 @@ def problems_of(body, type_name, shape, where):
 
 
 @pytest.mark.parametrize("label,type_name,shape,make", ENDPOINTS, ids=LABELS)
-def test_every_object_returned_fits_the_v1_schema(graph, world, label, type_name, shape, make):
+def test_every_object_returned_fits_the_v1_schema(raw, world, label, type_name, shape, make):
     method, path, params, body = make(world)
-    response = graph.call(method, path, params=params, json=body, headers=headers_for(params))
+    response = raw.call(method, path, params=params, json=body, headers=headers_for(params))
     assert response.status_code < 300, response.text
     objects, problems = problems_of(response.json(), type_name, shape, label)
     assert objects, "%s returned no object to check" % label
     assert problems == []
 
 
-def test_every_object_in_batch_item_bodies_fits_the_v1_schema(graph, world):
+def test_every_object_in_batch_item_bodies_fits_the_v1_schema(raw, world):
     calls = [(label, type_name, shape, make(world)) for label, type_name, shape, make in ENDPOINTS]
     problems, checked = [], 0
     for first in range(0, len(calls), 20):
@@ -382,7 +363,7 @@ def test_every_object_in_batch_item_bodies_fits_the_v1_schema(graph, world):
             if headers_for(params):
                 item["headers"] = dict(item.get("headers", {}), **headers_for(params))
             items.append(item)
-        response = graph.call("POST", "/$batch", json={"requests": items})
+        response = raw.call("POST", "/$batch", json={"requests": items})
         assert response.status_code == 200
         for answer in response.json()["responses"]:
             label, type_name, shape, _ = chunk[int(answer["id"])]
@@ -416,7 +397,7 @@ NO_OBJECT_ROUTES = {
 }
 
 
-def test_the_walk_covers_every_route_that_returns_these_objects(graph, world, sandbox):
+def test_the_walk_covers_every_route_that_returns_these_objects(raw, world, sandbox):
     from graph_sandbox.app import build_app
 
     class Stub:
@@ -429,6 +410,6 @@ def test_the_walk_covers_every_route_that_returns_these_objects(graph, world, sa
     sandbox.reset_counters()
     for _, _, _, make in ENDPOINTS:
         method, path, params, body = make(world)
-        graph.call(method, path, params=params, json=body, headers=headers_for(params))
+        raw.call(method, path, params=params, json=body, headers=headers_for(params))
     walked = {tuple(key.split(" ", 1)) for key in sandbox.counters()["operations"]["by_route"]}
     assert wanted - walked == set(), "routes returning objects that ENDPOINTS does not call"

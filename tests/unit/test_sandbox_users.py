@@ -2,35 +2,10 @@
 import uuid
 
 import pytest
-import requests
 
 DEFAULT_USER_PROPERTIES = {"businessPhones", "displayName", "givenName", "id", "jobTitle", "mail", "mobilePhone",
                            "officeLocation", "preferredLanguage", "surname", "userPrincipalName"}
 STRONG_PASSWORD = "Str0ng-Passw0rd!"
-
-
-class Wire:
-    """Graph v1.0 over one keep-alive session, authenticated as one of the sandbox's apps."""
-
-    def __init__(self, sandbox, app_name="m365-cloud-identity"):
-        app = sandbox.app(app_name)
-        self.base, self.ca = sandbox.url + "/v1.0", sandbox.conn["ca_path"]
-        self.session = requests.Session()
-        token = self.session.post("%s/%s/oauth2/v2.0/token" % (sandbox.url, sandbox.conn["tenant_id"]), verify=self.ca,
-                                  data={"grant_type": "client_credentials", "client_id": app["client_id"],
-                                        "client_secret": app["client_secret"],
-                                        "scope": "https://graph.microsoft.com/.default"}).json()["access_token"]
-        self.session.headers["Authorization"] = "Bearer %s" % token
-
-    def call(self, method, path, json=None, params=None, headers=None):
-        # verify= per request: a global REQUESTS_CA_BUNDLE would override the session's.
-        return self.session.request(method, self.base + path, json=json, params=params, headers=headers,
-                                    verify=self.ca, timeout=30)
-
-
-@pytest.fixture(scope="module")
-def graph(sandbox):
-    return Wire(sandbox)
 
 
 def user_body(alias=None, domain="contoso.com", **extra):
@@ -42,8 +17,8 @@ def user_body(alias=None, domain="contoso.com", **extra):
     return body
 
 
-def create(graph, **extra):
-    response = graph.call("POST", "/users", json=user_body(**extra))
+def create(raw, **extra):
+    response = raw.call("POST", "/users", json=user_body(**extra))
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -59,8 +34,8 @@ def assert_error(response, status, code, message=None):
 
 # -- create ------------------------------------------------------------------------------------------
 
-def test_create_returns_201_with_the_default_properties(graph):
-    response = graph.call("POST", "/users", json=user_body("new.hire", givenName="New", jobTitle="Hire",
+def test_create_returns_201_with_the_default_properties(raw):
+    response = raw.call("POST", "/users", json=user_body("new.hire", givenName="New", jobTitle="Hire",
                                                              usageLocation="fr", department="Ops"))
     assert response.status_code == 201
     user = response.json()
@@ -69,247 +44,247 @@ def test_create_returns_201_with_the_default_properties(graph):
     assert user["userPrincipalName"] == "new.hire@contoso.com" and user["givenName"] == "New"
     assert uuid.UUID(user["id"]) and user["businessPhones"] == []
     assert "passwordProfile" not in user
-    selected = graph.call("GET", "/users/%s" % user["id"], params={"$select": "usageLocation,department,userType,accountEnabled"}).json()
+    selected = raw.call("GET", "/users/%s" % user["id"], params={"$select": "usageLocation,department,userType,accountEnabled"}).json()
     assert selected["usageLocation"] == "FR" and selected["userType"] == "Member" and selected["accountEnabled"] is True
 
 
 @pytest.mark.parametrize("missing", ["accountEnabled", "displayName", "mailNickname", "passwordProfile",
                                      "userPrincipalName"])
-def test_each_required_property_is_required(graph, missing):
+def test_each_required_property_is_required(raw, missing):
     body = user_body()
     del body[missing]
-    assert_error(graph.call("POST", "/users", json=body), 400, "Request_BadRequest",
+    assert_error(raw.call("POST", "/users", json=body), 400, "Request_BadRequest",
                  "A value is required for property '%s' of resource 'User'." % missing)
 
 
-def test_upn_accepts_every_allowed_character(graph):
-    user = create(graph, alias="o'neil.a-b_c!d#e^f~g")
-    assert graph.call("GET", "/users/%s" % user["id"]).json()["userPrincipalName"] == "o'neil.a-b_c!d#e^f~g@contoso.com"
+def test_upn_accepts_every_allowed_character(raw):
+    user = create(raw, alias="o'neil.a-b_c!d#e^f~g")
+    assert raw.call("GET", "/users/%s" % user["id"]).json()["userPrincipalName"] == "o'neil.a-b_c!d#e^f~g@contoso.com"
 
 
 @pytest.mark.parametrize("upn", ["two words@contoso.com", "comma,here@contoso.com", "accent\u00e9@contoso.com",
                                  "no-at-sign.contoso.com", "@contoso.com", "star*@contoso.com"])
-def test_upn_with_a_forbidden_character_or_shape_is_invalid(graph, upn):
-    assert_error(graph.call("POST", "/users", json=user_body(userPrincipalName=upn)), 400, "Request_BadRequest",
+def test_upn_with_a_forbidden_character_or_shape_is_invalid(raw, upn):
+    assert_error(raw.call("POST", "/users", json=user_body(userPrincipalName=upn)), 400, "Request_BadRequest",
                  "Property userPrincipalName is invalid.")
 
 
-def test_upn_in_an_unverified_domain_is_refused(graph):
-    error = assert_error(graph.call("POST", "/users", json=user_body(domain="fabrikam.com")), 400, "Request_BadRequest")
+def test_upn_in_an_unverified_domain_is_refused(raw):
+    error = assert_error(raw.call("POST", "/users", json=user_body(domain="fabrikam.com")), 400, "Request_BadRequest")
     assert "verified domain" in error["message"]
 
 
-def test_upn_in_the_initial_onmicrosoft_domain_is_accepted(graph):
-    assert create(graph, domain="contoso.onmicrosoft.com")["userPrincipalName"].endswith("@contoso.onmicrosoft.com")
+def test_upn_in_the_initial_onmicrosoft_domain_is_accepted(raw):
+    assert create(raw, domain="contoso.onmicrosoft.com")["userPrincipalName"].endswith("@contoso.onmicrosoft.com")
 
 
 @pytest.mark.parametrize("nickname", ["has space", "at@sign", "semi;colon", "x" * 65, "caf\u00e9"])
-def test_mail_nickname_rules(graph, nickname):
-    assert_error(graph.call("POST", "/users", json=user_body(mailNickname=nickname)), 400, "Request_BadRequest",
+def test_mail_nickname_rules(raw, nickname):
+    assert_error(raw.call("POST", "/users", json=user_body(mailNickname=nickname)), 400, "Request_BadRequest",
                  "Invalid value specified for property 'mailNickname' of resource 'User'.")
 
 
 @pytest.mark.parametrize("password", ["short1A", "alllowercase", "ALLUPPER123", "12345678901"])
-def test_weak_passwords_are_refused(graph, password):
+def test_weak_passwords_are_refused(raw, password):
     body = user_body(passwordProfile={"password": password, "forceChangePasswordNextSignIn": True})
-    error = assert_error(graph.call("POST", "/users", json=body), 400, "Request_BadRequest",
+    error = assert_error(raw.call("POST", "/users", json=body), 400, "Request_BadRequest",
                          "The specified password does not comply with password complexity requirements. "
                          "Please provide a different password.")
     assert password not in error["message"]
 
 
-def test_a_password_with_three_character_classes_is_enough(graph):
-    create(graph, passwordProfile={"password": "lower-and-digits-1", "forceChangePasswordNextSignIn": False})
+def test_a_password_with_three_character_classes_is_enough(raw):
+    create(raw, passwordProfile={"password": "lower-and-digits-1", "forceChangePasswordNextSignIn": False})
 
 
-def test_duplicate_upn_is_a_400_with_object_conflict_details(graph):
-    first = create(graph)
+def test_duplicate_upn_is_a_400_with_object_conflict_details(raw):
+    first = create(raw)
     again = user_body(userPrincipalName=first["userPrincipalName"].upper())
-    error = assert_error(graph.call("POST", "/users", json=again), 400, "Request_BadRequest",
+    error = assert_error(raw.call("POST", "/users", json=again), 400, "Request_BadRequest",
                          "Another object with the same value for property userPrincipalName already exists.")
     assert {"code": "ObjectConflict", "target": "userPrincipalName"}.items() <= error["details"][0].items()
     assert error["details"][1]["code"] == "ConflictingObjects"
     assert error["details"][1]["target"] == "User_%s" % first["id"]
 
 
-def test_unknown_and_read_only_properties_are_refused(graph):
-    assert_error(graph.call("POST", "/users", json=user_body(favouriteColour="blue")), 400, "Request_BadRequest")
-    assert_error(graph.call("POST", "/users", json=user_body(id=str(uuid.uuid4()))), 400, "Request_BadRequest")
-    assert_error(graph.call("POST", "/users", json=user_body(usageLocation="USA")), 400, "Request_BadRequest",
+def test_unknown_and_read_only_properties_are_refused(raw):
+    assert_error(raw.call("POST", "/users", json=user_body(favouriteColour="blue")), 400, "Request_BadRequest")
+    assert_error(raw.call("POST", "/users", json=user_body(id=str(uuid.uuid4()))), 400, "Request_BadRequest")
+    assert_error(raw.call("POST", "/users", json=user_body(usageLocation="USA")), 400, "Request_BadRequest",
                  "Invalid value specified for property 'usageLocation' of resource 'User'.")
-    assert_error(graph.call("POST", "/users", json=user_body(accountEnabled="yes")), 400, "Request_BadRequest",
+    assert_error(raw.call("POST", "/users", json=user_body(accountEnabled="yes")), 400, "Request_BadRequest",
                  "Invalid value specified for property 'accountEnabled' of resource 'User'.")
 
 
-def test_an_empty_or_non_json_body_is_a_400(graph):
-    assert graph.session.post(graph.base + "/users", data="{not json", verify=graph.ca,
+def test_an_empty_or_non_json_body_is_a_400(raw):
+    assert raw.session.post(raw.base + "/users", data="{not json", verify=raw.ca,
                               headers={"Content-Type": "application/json"}).status_code == 400
 
 
 # -- read --------------------------------------------------------------------------------------------
 
-def test_get_by_id_and_by_upn_return_the_default_properties_only(graph):
-    by_upn = graph.call("GET", "/users/Ada.Admin@contoso.com")
+def test_get_by_id_and_by_upn_return_the_default_properties_only(raw):
+    by_upn = raw.call("GET", "/users/Ada.Admin@contoso.com")
     assert by_upn.status_code == 200
-    by_id = graph.call("GET", "/users/%s" % by_upn.json()["id"]).json()
+    by_id = raw.call("GET", "/users/%s" % by_upn.json()["id"]).json()
     assert by_id == by_upn.json()
     assert set(by_id) - {"@odata.context"} == DEFAULT_USER_PROPERTIES
     assert "accountEnabled" not in by_id and "usageLocation" not in by_id
 
 
-def test_select_returns_exactly_the_selected_properties_plus_id(graph):
-    user = graph.call("GET", "/users/sid.sales@contoso.com", params={"$select": "accountEnabled,usageLocation,city"}).json()
+def test_select_returns_exactly_the_selected_properties_plus_id(raw):
+    user = raw.call("GET", "/users/sid.sales@contoso.com", params={"$select": "accountEnabled,usageLocation,city"}).json()
     assert set(user) - {"@odata.context"} == {"id", "accountEnabled", "usageLocation", "city"}
     assert user["accountEnabled"] is False and user["city"] == "Chicago"
 
 
-def test_select_of_an_unknown_property_is_a_400(graph):
-    assert_error(graph.call("GET", "/users", params={"$select": "displayName,shoeSize"}), 400, "Request_BadRequest")
+def test_select_of_an_unknown_property_is_a_400(raw):
+    assert_error(raw.call("GET", "/users", params={"$select": "displayName,shoeSize"}), 400, "Request_BadRequest")
 
 
-def test_single_user_only_property_is_501_on_the_collection_and_fine_on_one_user(graph):
-    assert_error(graph.call("GET", "/users", params={"$select": "displayName,aboutMe"}), 501, "NotImplemented")
-    one = graph.call("GET", "/users/ada.admin@contoso.com", params={"$select": "aboutMe"})
+def test_single_user_only_property_is_501_on_the_collection_and_fine_on_one_user(raw):
+    assert_error(raw.call("GET", "/users", params={"$select": "displayName,aboutMe"}), 501, "NotImplemented")
+    one = raw.call("GET", "/users/ada.admin@contoso.com", params={"$select": "aboutMe"})
     assert one.status_code == 200 and "aboutMe" in one.json()
 
 
-def test_a_missing_user_is_404_request_resource_not_found(graph):
+def test_a_missing_user_is_404_request_resource_not_found(raw):
     missing = str(uuid.uuid4())
-    assert_error(graph.call("GET", "/users/%s" % missing), 404, "Request_ResourceNotFound",
+    assert_error(raw.call("GET", "/users/%s" % missing), 404, "Request_ResourceNotFound",
                  "Resource '%s' does not exist or one of its queried reference-property objects are not present." % missing)
 
 
 # -- update ------------------------------------------------------------------------------------------
 
-def test_patch_returns_204_and_the_change_is_read_back(graph):
-    user = create(graph)
-    response = graph.call("PATCH", "/users/%s" % user["id"], json={"jobTitle": "Analyst", "usageLocation": "de",
+def test_patch_returns_204_and_the_change_is_read_back(raw):
+    user = create(raw)
+    response = raw.call("PATCH", "/users/%s" % user["id"], json={"jobTitle": "Analyst", "usageLocation": "de",
                                                                    "otherMails": ["a@example.org"]})
     assert response.status_code == 204 and response.content == b""
-    after = graph.call("GET", "/users/%s" % user["id"], params={"$select": "jobTitle,usageLocation,otherMails"}).json()
+    after = raw.call("GET", "/users/%s" % user["id"], params={"$select": "jobTitle,usageLocation,otherMails"}).json()
     assert (after["jobTitle"], after["usageLocation"], after["otherMails"]) == ("Analyst", "DE", ["a@example.org"])
 
 
-def test_patch_to_a_taken_upn_is_a_conflict_and_to_a_weak_password_is_refused(graph):
-    first, second = create(graph), create(graph)
-    assert_error(graph.call("PATCH", "/users/%s" % second["id"], json={"userPrincipalName": first["userPrincipalName"]}),
+def test_patch_to_a_taken_upn_is_a_conflict_and_to_a_weak_password_is_refused(raw):
+    first, second = create(raw), create(raw)
+    assert_error(raw.call("PATCH", "/users/%s" % second["id"], json={"userPrincipalName": first["userPrincipalName"]}),
                  400, "Request_BadRequest", "Another object with the same value for property userPrincipalName already exists.")
-    assert_error(graph.call("PATCH", "/users/%s" % second["id"], json={"passwordProfile": {"password": "weak"}}),
+    assert_error(raw.call("PATCH", "/users/%s" % second["id"], json={"passwordProfile": {"password": "weak"}}),
                  400, "Request_BadRequest")
-    ok = graph.call("PATCH", "/users/%s" % second["id"], json={"passwordProfile": {"password": "An0ther-Str0ng!",
+    ok = raw.call("PATCH", "/users/%s" % second["id"], json={"passwordProfile": {"password": "An0ther-Str0ng!",
                                                                                     "forceChangePasswordNextSignIn": False}})
     assert ok.status_code == 204
 
 
-def test_patch_of_a_missing_user_is_404(graph):
-    assert_error(graph.call("PATCH", "/users/%s" % uuid.uuid4(), json={"jobTitle": "x"}), 404, "Request_ResourceNotFound")
+def test_patch_of_a_missing_user_is_404(raw):
+    assert_error(raw.call("PATCH", "/users/%s" % uuid.uuid4(), json={"jobTitle": "x"}), 404, "Request_ResourceNotFound")
 
 
 # -- soft delete, restore, purge ---------------------------------------------------------------------
 
-def deleted_users(graph):
-    response = graph.call("GET", "/directory/deletedItems/microsoft.graph.user",
+def deleted_users(raw):
+    response = raw.call("GET", "/directory/deletedItems/microsoft.graph.user",
                           params={"$select": "id,userPrincipalName,deletedDateTime,displayName"})
     assert response.status_code == 200
     return {u["id"]: u for u in response.json()["value"]}
 
 
-def test_delete_soft_deletes_then_restore_then_purge(graph):
-    user = create(graph)
+def test_delete_soft_deletes_then_restore_then_purge(raw):
+    user = create(raw)
     upn = user["userPrincipalName"]
-    assert graph.call("DELETE", "/users/%s" % user["id"]).status_code == 204
-    assert_error(graph.call("GET", "/users/%s" % user["id"]), 404, "Request_ResourceNotFound")
-    assert graph.call("GET", "/users", params={"$filter": "userPrincipalName eq '%s'" % upn}).json()["value"] == []
+    assert raw.call("DELETE", "/users/%s" % user["id"]).status_code == 204
+    assert_error(raw.call("GET", "/users/%s" % user["id"]), 404, "Request_ResourceNotFound")
+    assert raw.call("GET", "/users", params={"$filter": "userPrincipalName eq '%s'" % upn}).json()["value"] == []
 
     # In deleted items, the UPN is prefixed with the object id (no dashes), and deletedDateTime is set.
-    deleted = deleted_users(graph)[user["id"]]
+    deleted = deleted_users(raw)[user["id"]]
     assert deleted["userPrincipalName"] == user["id"].replace("-", "") + upn
     assert deleted["deletedDateTime"].endswith("Z")
 
     # The UPN stays taken while the user is deleted.
-    assert_error(graph.call("POST", "/users", json=user_body(userPrincipalName=upn)), 400, "Request_BadRequest",
+    assert_error(raw.call("POST", "/users", json=user_body(userPrincipalName=upn)), 400, "Request_BadRequest",
                  "Another object with the same value for property userPrincipalName already exists.")
 
-    restored = graph.call("POST", "/directory/deletedItems/%s/restore" % user["id"])
+    restored = raw.call("POST", "/directory/deletedItems/%s/restore" % user["id"])
     assert restored.status_code == 200
     body = restored.json()
     assert body["@odata.type"] == "#microsoft.graph.user"
     assert body["@odata.context"].endswith("$metadata#directoryObjects/$entity")
     assert body["userPrincipalName"] == upn and body["id"] == user["id"]
-    assert graph.call("GET", "/users/%s" % upn).status_code == 200
-    assert user["id"] not in deleted_users(graph)
+    assert raw.call("GET", "/users/%s" % upn).status_code == 200
+    assert user["id"] not in deleted_users(raw)
 
     # Purge: gone from deleted items for good, and the UPN is free again.
-    assert graph.call("DELETE", "/users/%s" % user["id"]).status_code == 204
-    assert graph.call("DELETE", "/directory/deletedItems/%s" % user["id"]).status_code == 204
-    assert user["id"] not in deleted_users(graph)
-    assert_error(graph.call("GET", "/directory/deletedItems/%s" % user["id"]), 404, "Request_ResourceNotFound")
-    assert_error(graph.call("POST", "/directory/deletedItems/%s/restore" % user["id"]), 404, "Request_ResourceNotFound")
-    assert create(graph, userPrincipalName=upn)["id"] != user["id"]
+    assert raw.call("DELETE", "/users/%s" % user["id"]).status_code == 204
+    assert raw.call("DELETE", "/directory/deletedItems/%s" % user["id"]).status_code == 204
+    assert user["id"] not in deleted_users(raw)
+    assert_error(raw.call("GET", "/directory/deletedItems/%s" % user["id"]), 404, "Request_ResourceNotFound")
+    assert_error(raw.call("POST", "/directory/deletedItems/%s/restore" % user["id"]), 404, "Request_ResourceNotFound")
+    assert create(raw, userPrincipalName=upn)["id"] != user["id"]
 
 
-def test_get_one_deleted_user_carries_its_type(graph):
-    user = create(graph)
-    graph.call("DELETE", "/users/%s" % user["id"])
-    one = graph.call("GET", "/directory/deletedItems/%s" % user["id"]).json()
+def test_get_one_deleted_user_carries_its_type(raw):
+    user = create(raw)
+    raw.call("DELETE", "/users/%s" % user["id"])
+    one = raw.call("GET", "/directory/deletedItems/%s" % user["id"]).json()
     assert one["@odata.type"] == "#microsoft.graph.user" and one["id"] == user["id"]
 
 
-def test_deleted_items_without_a_type_cast_is_refused(graph):
-    assert_error(graph.call("GET", "/directory/deletedItems"), 400, "Request_BadRequest")
+def test_deleted_items_without_a_type_cast_is_refused(raw):
+    assert_error(raw.call("GET", "/directory/deletedItems"), 400, "Request_BadRequest")
 
 
 # -- manager -----------------------------------------------------------------------------------------
 
-def test_manager_ref_set_read_list_and_remove(graph):
-    boss, report = create(graph), create(graph)
+def test_manager_ref_set_read_list_and_remove(raw):
+    boss, report = create(raw), create(raw)
     ref = {"@odata.id": "https://graph.microsoft.com/v1.0/users/%s" % boss["id"]}
-    assert graph.call("PUT", "/users/%s/manager/$ref" % report["id"], json=ref).status_code == 204
-    manager = graph.call("GET", "/users/%s/manager" % report["id"]).json()
+    assert raw.call("PUT", "/users/%s/manager/$ref" % report["id"], json=ref).status_code == 204
+    manager = raw.call("GET", "/users/%s/manager" % report["id"]).json()
     assert manager["id"] == boss["id"] and manager["@odata.type"] == "#microsoft.graph.user"
-    reports = graph.call("GET", "/users/%s/directReports" % boss["id"]).json()["value"]
+    reports = raw.call("GET", "/users/%s/directReports" % boss["id"]).json()["value"]
     assert [r["id"] for r in reports] == [report["id"]]
-    assert graph.call("DELETE", "/users/%s/manager/$ref" % report["id"]).status_code == 204
-    assert_error(graph.call("GET", "/users/%s/manager" % report["id"]), 404, "Request_ResourceNotFound")
+    assert raw.call("DELETE", "/users/%s/manager/$ref" % report["id"]).status_code == 204
+    assert_error(raw.call("GET", "/users/%s/manager" % report["id"]), 404, "Request_ResourceNotFound")
 
 
-def test_manager_that_does_not_exist_is_404_and_self_is_refused(graph):
-    user = create(graph)
+def test_manager_that_does_not_exist_is_404_and_self_is_refused(raw):
+    user = create(raw)
     missing = {"@odata.id": "https://graph.microsoft.com/v1.0/users/%s" % uuid.uuid4()}
-    assert_error(graph.call("PUT", "/users/%s/manager/$ref" % user["id"], json=missing), 404, "Request_ResourceNotFound")
+    assert_error(raw.call("PUT", "/users/%s/manager/$ref" % user["id"], json=missing), 404, "Request_ResourceNotFound")
     itself = {"@odata.id": "https://graph.microsoft.com/v1.0/users/%s" % user["id"]}
-    assert_error(graph.call("PUT", "/users/%s/manager/$ref" % user["id"], json=itself), 400, "Request_BadRequest")
+    assert_error(raw.call("PUT", "/users/%s/manager/$ref" % user["id"], json=itself), 400, "Request_BadRequest")
 
 
-def test_purging_a_manager_clears_the_reports_manager(graph):
-    boss, report = create(graph), create(graph)
-    graph.call("PUT", "/users/%s/manager/$ref" % report["id"],
+def test_purging_a_manager_clears_the_reports_manager(raw):
+    boss, report = create(raw), create(raw)
+    raw.call("PUT", "/users/%s/manager/$ref" % report["id"],
                json={"@odata.id": "https://graph.microsoft.com/v1.0/users/%s" % boss["id"]})
-    graph.call("DELETE", "/users/%s" % boss["id"])
-    graph.call("DELETE", "/directory/deletedItems/%s" % boss["id"])
-    assert_error(graph.call("GET", "/users/%s/manager" % report["id"]), 404, "Request_ResourceNotFound")
+    raw.call("DELETE", "/users/%s" % boss["id"])
+    raw.call("DELETE", "/directory/deletedItems/%s" % boss["id"])
+    assert_error(raw.call("GET", "/users/%s/manager" % report["id"]), 404, "Request_ResourceNotFound")
 
 
 # -- directory facts ---------------------------------------------------------------------------------
 
-def test_organization_and_domains_list_the_verified_domains(graph, sandbox):
-    org = graph.call("GET", "/organization").json()["value"][0]
+def test_organization_and_domains_list_the_verified_domains(raw, sandbox):
+    org = raw.call("GET", "/organization").json()["value"][0]
     assert org["id"] == sandbox.conn["tenant_id"]
     names = {d["name"] for d in org["verifiedDomains"]}
     assert names == set(sandbox.conn["verified_domains"])
     assert [d["name"] for d in org["verifiedDomains"] if d["isDefault"]] == [sandbox.conn["default_domain"]]
-    domains = graph.call("GET", "/domains").json()["value"]
+    domains = raw.call("GET", "/domains").json()["value"]
     assert {d["id"] for d in domains} == names and all(d["isVerified"] for d in domains)
-    assert graph.call("GET", "/domains/contoso.com").json()["isDefault"] is False
-    assert_error(graph.call("GET", "/domains/fabrikam.com"), 404, "Request_ResourceNotFound")
+    assert raw.call("GET", "/domains/contoso.com").json()["isDefault"] is False
+    assert_error(raw.call("GET", "/domains/fabrikam.com"), 404, "Request_ResourceNotFound")
 
 
-def test_get_by_ids_returns_the_known_objects_with_their_type(graph):
-    user = create(graph)
-    response = graph.call("POST", "/directoryObjects/getByIds", json={"ids": [user["id"], str(uuid.uuid4())],
+def test_get_by_ids_returns_the_known_objects_with_their_type(raw):
+    user = create(raw)
+    response = raw.call("POST", "/directoryObjects/getByIds", json={"ids": [user["id"], str(uuid.uuid4())],
                                                                      "types": ["user"]})
     assert response.status_code == 200
     value = response.json()["value"]
     assert [(v["id"], v["@odata.type"]) for v in value] == [(user["id"], "#microsoft.graph.user")]
-    one = graph.call("GET", "/directoryObjects/%s" % user["id"]).json()
+    one = raw.call("GET", "/directoryObjects/%s" % user["id"]).json()
     assert one["@odata.type"] == "#microsoft.graph.user"
