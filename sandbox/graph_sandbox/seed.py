@@ -84,10 +84,13 @@ def apply_seed(tenant, seed):
         if not isinstance(spec, dict) or not isinstance(spec.get("userPrincipalName"), str):
             raise SeedError("seed users: every user needs a userPrincipalName (got %r)" % (spec,))
         body = dict(spec)
+        licenses = body.pop("licenses", None) or []
         body.setdefault("mailNickname", body["userPrincipalName"].split("@")[0])
         body.setdefault("passwordProfile", {"password": generate_secret(), "forceChangePasswordNextSignIn": True})
         try:
-            users.create_user(tenant, body)
+            user = users.create_user(tenant, body)
         except GraphHTTPError as exc:  # Graph's own rules apply to seeded users too
             raise SeedError("seed users: %s: %s" % (spec["userPrincipalName"], exc.message))
+        if licenses:
+            licensing.seed_user_licenses(tenant, user, licenses)
     tenant.commit()

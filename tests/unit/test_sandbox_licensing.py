@@ -237,3 +237,24 @@ def test_group_licences_need_a_security_enabled_group(graph):
                                         "securityEnabled": False, "groupTypes": ["Unified"]})
     error = graph_error(assign, graph, "groups", group, add=[E3])
     assert error.status == 400
+
+
+def test_a_seed_can_give_users_direct_licences(sandbox_factory, tmp_path):
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(
+        "tenant: {id: 3f0c9a52-6b1e-4d7a-8c2f-9e4b5a6d7c81, default_domain: fabrikam.onmicrosoft.com,"
+        " verified_domains: [fabrikam.onmicrosoft.com]}\n"
+        "apps: [{name: app, client_id: 7d4c2b1a-0e9f-4a8b-b7c6-d5e4f3a2b1c0, client_secret: generate,"
+        " roles: [User.Read.All, Organization.Read.All]}]\n"
+        "skus: [{part_number: SPE_E3, prepaid: 3}]\n"
+        "users: [{userPrincipalName: lee@fabrikam.onmicrosoft.com, displayName: Lee, accountEnabled: true,"
+        " usageLocation: US, licenses: [Microsoft 365 E3]}]\n")
+    box = sandbox_factory(seed=seed)
+    client = box.client("app")
+    try:
+        user = client.get("/users/lee@fabrikam.onmicrosoft.com", params=LICENSE_SELECT)
+        assert user["assignedLicenses"] == [{"skuId": E3, "disabledPlans": []}]
+        assert [s["assignedByGroup"] for s in user["licenseAssignmentStates"]] == [None]
+        assert sku(client, E3)["consumedUnits"] == 1
+    finally:
+        client.close()
