@@ -38,7 +38,7 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module i
     item_result,
 )
 from ansible_collections.m365.cloud_identity.plugins.module_utils.users import (
-    ISO_3166_ALPHA2,
+    usage_location_problem,
     USER_ATTRIBUTES,
     attribute_changes,
 )
@@ -144,10 +144,9 @@ def spec_errors(spec):
             errors.append("cc_recipient %r is not a valid e-mail address" % cc_recipient)
         if spec.get("resend") and spec.get("reset_redemption"):
             errors.append("resend and reset_redemption are mutually exclusive")
-        usage_location = spec.get("usage_location")
-        if usage_location and usage_location.upper() not in ISO_3166_ALPHA2:
-            errors.append("usage_location %r is not an ISO 3166-1 alpha-2 country code (such as US, GB, FR)"
-                          % usage_location)
+        location_problem = usage_location_problem(spec.get("usage_location"))
+        if location_problem:
+            errors.append(location_problem)
     return errors
 
 

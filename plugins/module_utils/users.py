@@ -122,6 +122,18 @@ YT ZA ZM ZW
 """.split())
 
 
+def usage_location_problem(location):
+    """Why a usage_location is not one Graph accepts, or None; suggests the code a typo was likely meant as."""
+    if not location or location.upper() in ISO_3166_ALPHA2:
+        return None
+    message = "usage_location '%s' is not an ISO 3166-1 alpha-2 country code (two letters, such as US, GB or DE)" % location
+    # UK and EL are only "exceptionally reserved" in ISO 3166-1; Graph wants GB and GR.
+    likely = {"UK": "GB", "EL": "GR"}.get(location.upper(), location[:2].upper())
+    if likely in ISO_3166_ALPHA2:
+        message += "; did you mean %s?" % likely
+    return message
+
+
 class ItemError(ValueError):
     """An item that cannot be applied; the message names the option and the fix."""
 
@@ -312,11 +324,9 @@ def validate_item(item):
     if nickname:
         problems.extend(mail_nickname_problems(nickname, nickname_source))
 
-    location = item.get("usage_location")
-    if location and location.upper() not in ISO_3166_ALPHA2:
-        problems.append(
-            "usage_location '%s' is not an ISO 3166-1 alpha-2 country code; use one of: %s"
-            % (location, " ".join(sorted(ISO_3166_ALPHA2))))
+    location_problem = usage_location_problem(item.get("usage_location"))
+    if location_problem:
+        problems.append(location_problem)
 
     if item.get("password") is not None:
         # DisableStrongPassword lifts the character-class rule (not the length).

@@ -181,7 +181,7 @@ BAD_INPUT = [
     (dict(user_principal_name="x@fabrikam.com"), ["user_principal_name", "not a verified domain", "contoso.com"]),
     (dict(user_principal_name="bad name@contoso.com"), ["user_principal_name", "A-Z a-z 0-9"]),
     (dict(user_principal_name="nick@contoso.com", mail_nickname="n" * 65), ["mail_nickname", "64"]),
-    (dict(user_principal_name="uk@contoso.com", usage_location="UK"), ["usage_location", "ISO 3166", "GB"]),
+    (dict(user_principal_name="uk@contoso.com", usage_location="UK"), ["usage_location", "ISO 3166", "did you mean GB?"]),
     (dict(user_principal_name="mgr@contoso.com", manager="nobody@contoso.com"), ["manager", "nobody@contoso.com"]),
     (dict(user_principal_name="weak@contoso.com", password="lowercaseonly"), ["password is too weak", "3 of"]),
 ]

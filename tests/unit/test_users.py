@@ -244,9 +244,13 @@ def test_valid_item_has_no_problems():
     assert users.validate_item(item("o'neil.j_x!#^~-1@contoso.com", usage_location="us", password="Sup3r!secret")) == []
 
 
-def test_usage_location_error_lists_the_codes():
+def test_usage_location_error_names_the_standard_and_suggests_a_code():
     problem = users.validate_item(item(usage_location="XX"))[0]
-    assert "US" in problem and "DE" in problem and "ZW" in problem
+    assert problem == ("usage_location 'XX' is not an ISO 3166-1 alpha-2 country code (two letters, such as US, "
+                       "GB or DE)")
+    assert users.validate_item(item(usage_location="USA"))[0].endswith("; did you mean US?")
+    assert users.validate_item(item(usage_location="UK"))[0].endswith("; did you mean GB?")
+    assert users.validate_item(item(usage_location="gb")) == []
 
 
 def test_weak_password_message_does_not_leak_the_password():
