@@ -77,6 +77,10 @@ SUMMARY_ACTIONS = ("created", "updated", "restored", "unchanged", "deleted", "fa
 SECRET_CHANGED = "<changed>"
 SECRET_UNCHANGED = "<unchanged>"
 
+# Added to a 403: the usual cause is a missing application permission or admin consent.
+PERMISSION_HINT = (" The app registration lacks a Microsoft Graph application permission for this: grant the"
+                   " permissions the module's documentation lists (ansible-doc) and give admin consent.")
+
 # Keys of an item result that are not copied to the top level of a single-form result.
 ITEM_KEYS = frozenset(["key", "action", "changed", "object", "diff", "error"])
 
@@ -84,6 +88,8 @@ ITEM_KEYS = frozenset(["key", "action", "changed", "object", "diff", "error"])
 def graph_error_message(error):
     """Render a GraphError as "Failed to <context>: <message>"."""
     message = getattr(error, "message", None) or str(error)
+    if getattr(error, "status", None) == 403:
+        message += PERMISSION_HINT
     context = getattr(error, "context", None)
     if context:
         return "Failed to %s: %s" % (context, message)

@@ -59,3 +59,18 @@ def test_a_wrong_secret_fails_the_task_with_a_message_not_a_traceback(run_play):
     assert "AADSTS" in task.result["msg"]
     assert "Traceback" not in play.output
     assert wrong_secret not in play.output
+
+
+def test_a_missing_permission_fails_with_graphs_error_and_says_what_to_grant(run_play, sandbox, graph):
+    reader = sandbox.app("m365-reader")
+    play = run_play([{
+        "name": "create as the read-only app",
+        "m365.cloud_identity.aad_user": {"user_principal_name": "no.rights@contoso.com", "display_name": "No Rights",
+                                         "client_id": reader["client_id"], "client_secret": reader["client_secret"]},
+    }], expect_failure=True)
+    result = play.task("create as the read-only app").result
+    assert (result["status"], result["code"]) == (403, "Authorization_RequestDenied")
+    assert result["msg"].startswith("Failed to create user no.rights@contoso.com: Insufficient privileges")
+    assert "grant the permissions the module's documentation lists (ansible-doc)" in result["msg"]
+    assert result["request_id"]
+    assert graph.list("/users", filter="userPrincipalName eq 'no.rights@contoso.com'", select=["id"]) == []

@@ -10,6 +10,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils import graph_module
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import (
+    PERMISSION_HINT,
     GraphModule,
     attribute_diff,
     failed_item,
@@ -106,8 +107,14 @@ def test_failed_item_from_graph_error_keeps_status_code_and_request_id():
     item = failed_item("bob@contoso.com", error)
     assert item["action"] == "failed" and item["changed"] is False
     assert item["error"] == ("Failed to create user bob@contoso.com: "
-                             "Insufficient privileges to complete the operation.")
+                             "Insufficient privileges to complete the operation." + PERMISSION_HINT)
     assert (item["status"], item["code"], item["request_id"]) == (403, "Authorization_RequestDenied", "req-1")
+
+
+def test_only_a_403_carries_the_permission_hint():
+    error = graph_error("Resource 'x' does not exist.", status=404, code="Request_ResourceNotFound",
+                        context="update user x@contoso.com")
+    assert failed_item("x@contoso.com", error)["error"] == "Failed to update user x@contoso.com: Resource 'x' does not exist."
 
 
 def test_failed_item_from_a_validation_error():
