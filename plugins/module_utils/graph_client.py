@@ -590,6 +590,10 @@ class GraphClient(object):
             retry = _items_to_retry(pending, answered)
             if not retry:
                 break
+            if len(retry) < len(pending):
+                # Some items got through, so the throttle is draining: only rounds that make no progress
+                # count against max_retries (the total wait stays bounded by max_retry_wait).
+                attempt = 0
             retry_afters = [parse_retry_after(_header(answered[i["id"].lower()].headers, "Retry-After")) for i in retry]
             known = [seconds for seconds in retry_afters if seconds is not None]
             delay = self._delay(attempt, max(known) if known else None)

@@ -22,6 +22,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+import time
+
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError, quote_key
 
 USER_TYPE = "#microsoft.graph.user"
 GROUP_TYPE = "#microsoft.graph.group"
@@ -33,6 +36,10 @@ GROUP_SELECT = ["id", "uniqueName", "displayName", "mail", "groupTypes", "securi
 # filtered reads of 15 values each (Graph's limit for `in`).
 FULL_READ_THRESHOLD = 45
 IN_CHUNK = 15
+
+# Seconds a user created moments ago (by an earlier task) may take to become readable: Graph replicates
+# writes asynchronously, so a reference that matched nothing is looked up once more by key until then.
+REPLICATION_WAIT = 10
 
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
@@ -145,6 +152,9 @@ class Directory:
                 self._read_users(missing)
         unresolved = [r for r in refs if self._cached_user(r) is None]
         if unresolved:
+            self._await_users(unresolved)
+            unresolved = [r for r in refs if self._cached_user(r) is None]
+        if unresolved:
             raise ReferenceError(
                 "No user found for %s (use an object id, user principal name or mail)" % _list(unresolved),
                 ref=unresolved[0])
@@ -156,6 +166,22 @@ class Directory:
             return self._users[ref]
         user_id = self._user_keys.get(ref.lower())
         return self._users.get(user_id) if user_id else None
+
+    def _await_users(self, refs):
+        """Read each missing id or UPN by key, retrying its 404 until REPLICATION_WAIT has passed in all."""
+        deadline = time.monotonic() + REPLICATION_WAIT
+        for ref in refs:
+            if not (is_object_id(ref) or "@" in ref):
+                continue
+            try:
+                user = self.client.get("/users/%s" % quote_key(ref.strip()), params={"$select": ",".join(USER_SELECT)},
+                                       retry_not_found=max(0.0, deadline - time.monotonic()))
+            except GraphError as error:
+                if error.status == 404:
+                    continue
+                raise
+            if user:
+                self.add_users([user])
 
     def _read_all_users(self):
         self.add_users(self.client.list("/users", select=USER_SELECT))

@@ -1,7 +1,8 @@
 """Group planning, validation and reference resolution, against a small in-memory fake of GraphClient."""
 import pytest
 
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import BatchResult
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import BatchResult, GraphError
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import PERMISSION_HINT
 from ansible_collections.m365.cloud_identity.plugins.module_utils.groups import (
     GroupManager, GroupSpecError, derive_mail_nickname, group_to_options, validate_spec)
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import Directory, ReferenceError
@@ -20,9 +21,10 @@ def group(gid, name, **extra):
 class FakeClient:
     """Answers list reads from fixed data and records writes; batch items can be made to fail."""
 
-    def __init__(self, groups=(), users=(ADA, SAM), members=None, batch_answers=None):
+    def __init__(self, groups=(), users=(ADA, SAM), members=None, batch_answers=None, lagging=()):
         self.groups = list(groups)
         self.users = list(users)
+        self.lagging = list(lagging)  # users that list reads do not show yet, but reads by key do
         self.members = members or {}
         self.calls = []
         self.batches = []
@@ -43,8 +45,14 @@ class FakeClient:
             return list(self.members.get(path, []))
         return []
 
-    def get(self, path, params=None):
+    def get(self, path, params=None, retry_not_found=0):
         self.calls.append(("GET", path, params))
+        if path.startswith("/users/"):
+            key = path.split("/")[2].lower()
+            for user in self.users + self.lagging:
+                if key in (user["id"], user["userPrincipalName"].lower()):
+                    return dict(user)
+            raise GraphError(404, "Request_ResourceNotFound", "Resource '%s' does not exist." % key)
         return {"value": self.members.get(path, [])}
 
     def post(self, path, json=None):
@@ -160,7 +168,7 @@ def test_other_write_errors_fail_the_item_with_context():
         403, {"error": {"code": "Authorization_RequestDenied", "message": "Insufficient privileges"}}))
     [result] = run(client, {"display_name": "Finance", "description": "new"})
     assert result["action"] == "failed"
-    assert result["error"] == "Failed to update group Finance: Insufficient privileges"
+    assert result["error"] == "Failed to update group Finance: Insufficient privileges" + PERMISSION_HINT
 
 
 def test_static_member_changes_on_a_dynamic_group_are_refused_before_any_write():
@@ -225,6 +233,15 @@ def test_directory_resolves_users_by_upn_then_mail_and_reports_missing_ones():
     with pytest.raises(ReferenceError) as error:
         directory.users(["nobody@contoso.com"])
     assert "nobody@contoso.com" in str(error.value)
+    # Before giving up, the missing UPN was read by key, allowing for replication.
+    assert ("GET", "/users/nobody@contoso.com", {"$select": "id,userPrincipalName,mail,displayName,userType"}) in client.calls
+
+
+def test_directory_finds_a_user_that_list_reads_do_not_show_yet():
+    fresh = {"id": "00000000-0000-4000-8000-0000000000ff", "userPrincipalName": "fresh@contoso.com",
+             "displayName": "Fresh", "mail": None, "userType": "Member"}
+    directory = Directory(FakeClient(lagging=[fresh]))
+    assert directory.users(["fresh@contoso.com", "sam@contoso.com"])["fresh@contoso.com"]["id"] == fresh["id"]
 
 
 def test_directory_group_by_display_name_is_ambiguous_when_shared():
