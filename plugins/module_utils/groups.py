@@ -38,11 +38,12 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.membership_rul
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import (
     Directory,
     ReferenceError,
+    directory_object_url,
     is_object_id,
     principal_name,
+    unique,
 )
 
-GRAPH_ROOT = "https://graph.microsoft.com/v1.0"
 
 GROUP_SELECT = [
     "id", "displayName", "description", "groupTypes", "mailEnabled", "securityEnabled", "mailNickname",
@@ -440,7 +441,7 @@ class GroupManager:
             plan.names[obj["id"]] = principal_name(obj)
 
         def ids(refs_):
-            return _unique_ids(resolved[r]["id"] for r in refs_ if r in resolved)
+            return unique(resolved[r]["id"] for r in refs_ if r in resolved)
 
         if wanted.get("set") is not None:
             target = ids(wanted["set"])
@@ -543,9 +544,9 @@ class GroupManager:
             owners = plan.to_add["owners"][:BIND_LIMIT]
             members = plan.to_add["members"][:BIND_LIMIT - len(owners)]
             if owners:
-                body["owners@odata.bind"] = [_bind(i) for i in owners]
+                body["owners@odata.bind"] = [directory_object_url(i) for i in owners]
             if members:
-                body["members@odata.bind"] = [_bind(i) for i in members]
+                body["members@odata.bind"] = [directory_object_url(i) for i in members]
             plan.to_add["owners"] = plan.to_add["owners"][len(owners):]
             plan.to_add["members"] = plan.to_add["members"][len(members):]
             entries.append((plan, {"method": "POST", "url": "/groups", "body": body}, "create group %s" % plan.key))
@@ -591,7 +592,7 @@ class GroupManager:
             ids = plan.to_add[relation]
             for start in range(0, len(ids), BIND_LIMIT):
                 chunk = ids[start:start + BIND_LIMIT]
-                body = {"%s@odata.bind" % relation: [_bind(i) for i in chunk]}
+                body = {"%s@odata.bind" % relation: [directory_object_url(i) for i in chunk]}
                 entries.append((plan, {"method": "PATCH", "url": "/groups/%s" % plan.group_id, "body": body},
                                 "add %s to group %s" % (relation, plan.key)))
                 chunks.append(chunk)
@@ -610,7 +611,7 @@ class GroupManager:
 
     def _add_one_by_one(self, items, relation):
         entries = [(plan, {"method": "POST", "url": "/groups/%s/%s/$ref" % (plan.group_id, relation),
-                           "body": {"@odata.id": _bind(object_id)}}, context)
+                           "body": {"@odata.id": directory_object_url(object_id)}}, context)
                    for plan, object_id, context in items if not plan.failed]
         if not entries:
             return
@@ -719,19 +720,6 @@ def _match_groups(groups, spec):
     # With a unique_name, adopt only a group that has none yet (uniqueName is set once).
     return [g for g in groups if (g.get("displayName") or "").lower() == name
             and not (unique and g.get("uniqueName"))]
-
-
-def _bind(object_id):
-    return "%s/directoryObjects/%s" % (GRAPH_ROOT, object_id)
-
-
-def _unique_ids(ids):
-    seen, ordered = set(), []
-    for object_id in ids:
-        if object_id not in seen:
-            seen.add(object_id)
-            ordered.append(object_id)
-    return ordered
 
 
 # ---------------------------------------------------------------------------

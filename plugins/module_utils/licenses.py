@@ -20,14 +20,18 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import difflib
-import re
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils import sku_reference
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import quote_key
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import failed_item, item_result
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import (
+    IN_CHUNK,
     Directory,
     ReferenceError,
+    chunks,
+    in_filter,
+    is_object_id,
+    unique,
 )
 
 
@@ -39,27 +43,16 @@ GROUP_SELECT = ["id", "displayName", "uniqueName", "assignedLicenses"]
 MEMBER_SELECT = ["id", "userPrincipalName", "displayName", "usageLocation", "licenseAssignmentStates"]
 
 USER_TYPE = "#microsoft.graph.user"
-IN_CHUNK = 15               # Graph's limit of values in one `in` filter
 FULL_READ_THRESHOLD = 45    # above this many users, one full list read is cheaper
 CLOSE_MATCHES = 5
-
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 class LicenseError(ValueError):
     """A licence specification that cannot be applied (unknown SKU, no seats, ...)."""
 
 
-def is_guid(value):
-    return bool(_GUID.match(value or ""))
-
-
 def _fold(text):
     return " ".join((text or "").split()).casefold()
-
-
-def _quote(value):
-    return "'" + value.replace("'", "''") + "'"
 
 
 # ---- the tenant's SKUs -------------------------------------------------------
@@ -106,7 +99,7 @@ class SkuCatalog:
         if not isinstance(ref, str) or not ref.strip():
             raise LicenseError("Invalid SKU %r: give a part number, SKU id or product name" % (ref,))
         ref = ref.strip()
-        if is_guid(ref):
+        if is_object_id(ref):
             sku = self.get(ref)
             if sku is None:
                 raise LicenseError("SKU %s%s is not subscribed in this tenant. %s" % (
@@ -165,7 +158,7 @@ class SkuCatalog:
             raise LicenseError("Invalid service plan %r for %s: give a plan name or id" % (ref, sku["part_number"]))
         ref = ref.strip()
         plans = sku["plans"]
-        if is_guid(ref):
+        if is_object_id(ref):
             for plan in plans:
                 if plan["id"] == ref.lower():
                     return plan["id"]
@@ -480,7 +473,7 @@ class TargetReader:
     def users(self, refs):
         """{ref: user or LicenseError} for user references (id, UPN or mail)."""
         found = {}
-        wanted = _unique(refs)
+        wanted = unique(refs)
         if len(wanted) > FULL_READ_THRESHOLD:
             everyone = self.client.list("/users", select=USER_SELECT)
             by_key = {}
@@ -492,12 +485,11 @@ class TargetReader:
                 if ref.lower() in by_key:
                     found[ref] = by_key[ref.lower()]
         else:
-            ids = [r for r in wanted if is_guid(r)]
-            names = [r for r in wanted if not is_guid(r)]
+            ids = [r for r in wanted if is_object_id(r)]
+            names = [r for r in wanted if not is_object_id(r)]
             for prop, values in (("id", ids), ("userPrincipalName", names)):
-                for chunk in _chunks(values, IN_CHUNK):
-                    filter_ = "%s in (%s)" % (prop, ", ".join(_quote(v) for v in chunk))
-                    for user in self.client.list("/users", select=USER_SELECT, filter=filter_):
+                for chunk in chunks(values, IN_CHUNK):
+                    for user in self.client.list("/users", select=USER_SELECT, filter=in_filter(prop, chunk)):
                         for ref in chunk:
                             if ref.lower() in ((user.get("id") or "").lower(),
                                                (user.get("userPrincipalName") or "").lower()):
@@ -519,16 +511,15 @@ class TargetReader:
         """{ref: group or LicenseError} for group references (id, uniqueName, displayName)."""
         found = {}
         resolved = {}
-        for ref in _unique(refs):
+        for ref in unique(refs):
             try:
                 resolved[ref] = self.directory.group(ref)["id"]
             except ReferenceError as error:
                 found[ref] = LicenseError(str(error))
         ids = sorted(set(resolved.values()))
         by_id = {}
-        for chunk in _chunks(ids, IN_CHUNK):
-            filter_ = "id in (%s)" % ", ".join(_quote(v) for v in chunk)
-            for group in self.client.list("/groups", select=GROUP_SELECT, filter=filter_):
+        for chunk in chunks(ids, IN_CHUNK):
+            for group in self.client.list("/groups", select=GROUP_SELECT, filter=in_filter("id", chunk)):
                 by_id[group["id"]] = group
         for ref, group_id in resolved.items():
             found[ref] = by_id.get(group_id) or LicenseError("No group found for '%s'" % ref)
@@ -541,18 +532,6 @@ class TargetReader:
         """
         members = self.client.list("/groups/%s/members" % quote_key(group_id), select=MEMBER_SELECT)
         return [m for m in members if m.get("@odata.type", USER_TYPE) == USER_TYPE]
-
-
-def _unique(refs):
-    seen = []
-    for ref in refs:
-        if ref not in seen:
-            seen.append(ref)
-    return seen
-
-
-def _chunks(values, size):
-    return [values[i:i + size] for i in range(0, len(values), size)]
 
 
 # ---- one module run ------------------------------------------------------------

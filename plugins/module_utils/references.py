@@ -64,17 +64,33 @@ def principal_name(obj):
     return obj.get("userPrincipalName") or obj.get("displayName") or obj.get("id")
 
 
-def _quote(value):
+def odata_literal(value):
     """An OData string literal: single quotes doubled."""
     return "'" + value.replace("'", "''") + "'"
 
 
-def _in_filter(prop, values):
-    return "%s in (%s)" % (prop, ", ".join(_quote(v) for v in values))
+def in_filter(prop, values):
+    """`prop in ('a', 'b')`; Graph takes at most IN_CHUNK values."""
+    return "%s in (%s)" % (prop, ", ".join(odata_literal(v) for v in values))
 
 
-def _chunks(values, size):
+def chunks(values, size):
     return [values[i:i + size] for i in range(0, len(values), size)]
+
+
+def unique(values):
+    """The values without repeats, in their first order."""
+    seen, ordered = set(), []
+    for value in values:
+        if value not in seen:
+            seen.add(value)
+            ordered.append(value)
+    return ordered
+
+
+def directory_object_url(object_id):
+    """What @odata.id and @odata.bind take to name a user or group."""
+    return "https://graph.microsoft.com/v1.0/directoryObjects/%s" % object_id
 
 
 class Directory:
@@ -190,14 +206,14 @@ class Directory:
     def _read_users(self, refs):
         ids = [r for r in refs if is_object_id(r)]
         names = [r for r in refs if not is_object_id(r)]
-        for chunk in _chunks(ids, IN_CHUNK):
-            self.add_users(self.client.list("/users", select=USER_SELECT, filter=_in_filter("id", chunk)))
-        for chunk in _chunks(names, IN_CHUNK):
+        for chunk in chunks(ids, IN_CHUNK):
+            self.add_users(self.client.list("/users", select=USER_SELECT, filter=in_filter("id", chunk)))
+        for chunk in chunks(names, IN_CHUNK):
             self.add_users(self.client.list(
-                "/users", select=USER_SELECT, filter=_in_filter("userPrincipalName", chunk)))
+                "/users", select=USER_SELECT, filter=in_filter("userPrincipalName", chunk)))
         by_mail = [r for r in names if self._cached_user(r) is None]
-        for chunk in _chunks(by_mail, IN_CHUNK):
-            self.add_users(self.client.list("/users", select=USER_SELECT, filter=_in_filter("mail", chunk)))
+        for chunk in chunks(by_mail, IN_CHUNK):
+            self.add_users(self.client.list("/users", select=USER_SELECT, filter=in_filter("mail", chunk)))
 
     # ---- groups ------------------------------------------------------------
 
@@ -260,17 +276,17 @@ class Directory:
     def _read_groups(self, refs):
         ids = [r for r in refs if is_object_id(r)]
         names = [r for r in refs if not is_object_id(r)]
-        for chunk in _chunks(ids, IN_CHUNK):
-            self.add_groups(self.client.list("/groups", select=GROUP_SELECT, filter=_in_filter("id", chunk)))
-        for chunk in _chunks(names, IN_CHUNK):
+        for chunk in chunks(ids, IN_CHUNK):
+            self.add_groups(self.client.list("/groups", select=GROUP_SELECT, filter=in_filter("id", chunk)))
+        for chunk in chunks(names, IN_CHUNK):
             self.add_groups(self.client.list(
-                "/groups", select=GROUP_SELECT, filter=_in_filter("uniqueName", chunk)))
+                "/groups", select=GROUP_SELECT, filter=in_filter("uniqueName", chunk)))
         # A display name must be read even when a uniqueName matched nothing,
         # and always in full: an ambiguity is only visible with every match.
         by_name = [r for r in names if not self._group_unique.get(r.lower())]
-        for chunk in _chunks(by_name, IN_CHUNK):
+        for chunk in chunks(by_name, IN_CHUNK):
             self.add_groups(self.client.list(
-                "/groups", select=GROUP_SELECT, filter=_in_filter("displayName", chunk)))
+                "/groups", select=GROUP_SELECT, filter=in_filter("displayName", chunk)))
 
     # ---- users or groups (members, owners) ---------------------------------
 
@@ -305,7 +321,7 @@ class Directory:
     def _objects_by_id(self, ids, problems):
         found = {}
         unknown = [i for i in ids if i not in self._users and i not in self._groups]
-        for chunk in _chunks(unknown, 1000):
+        for chunk in chunks(unknown, 1000):
             response = self.client.post(
                 "/directoryObjects/getByIds", json={"ids": chunk, "types": ["user", "group"]}) or {}
             for obj in response.get("value", []):
@@ -326,15 +342,10 @@ class Directory:
 
 
 def _unique(refs):
-    seen = set()
-    ordered = []
     for ref in refs:
         if not isinstance(ref, str) or not ref.strip():
             raise ReferenceError("Invalid reference %r: expected a non-empty string" % (ref,), ref=ref)
-        if ref not in seen:
-            seen.add(ref)
-            ordered.append(ref)
-    return ordered
+    return unique(refs)
 
 
 def _list(refs):

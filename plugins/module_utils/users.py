@@ -39,7 +39,9 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.passwords impo
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import (
     Directory,
     ReferenceError,
+    directory_object_url,
     is_object_id,
+    unique,
 )
 
 # ---- the options and their Graph properties --------------------------------
@@ -95,7 +97,6 @@ MEMBERSHIP_SELECT = "id,displayName,uniqueName,groupTypes,mailEnabled,securityEn
 KEYED_READ_LIMIT = 20
 
 # Graph's v1.0 base as it appears in @odata.id references.
-ODATA_ID_BASE = "https://graph.microsoft.com/v1.0/directoryObjects/"
 
 # ---- validation rules --------------------------------------------------------
 
@@ -422,7 +423,7 @@ def membership_changes(groups_option, current_groups, resolved):
                   if resolved[ref]["id"] not in current_ids]
         to_remove = [resolved[ref]["id"] for ref in groups_option.get("remove") or []
                      if resolved[ref]["id"] in current_ids]
-    return _unique(to_add), _unique(to_remove)
+    return unique(to_add), unique(to_remove)
 
 
 def manages_groups(item):
@@ -456,17 +457,8 @@ def group_name(group):
     return group.get("uniqueName") or group.get("displayName") or group.get("id")
 
 
-def _unique(values):
-    seen, ordered = set(), []
-    for value in values:
-        if value not in seen:
-            seen.add(value)
-            ordered.append(value)
-    return ordered
-
-
 def _odata_ref(object_id):
-    return {"@odata.id": ODATA_ID_BASE + object_id}
+    return {"@odata.id": directory_object_url(object_id)}
 
 
 def get_each(client, urls):
