@@ -288,3 +288,35 @@ def test_get_by_ids_returns_the_known_objects_with_their_type(raw):
     assert [(v["id"], v["@odata.type"]) for v in value] == [(user["id"], "#microsoft.graph.user")]
     one = raw.call("GET", "/directoryObjects/%s" % user["id"]).json()
     assert one["@odata.type"] == "#microsoft.graph.user"
+
+
+# -- concurrency -------------------------------------------------------------------------------------
+
+def test_concurrent_clients_each_get_their_writes_and_nothing_is_lost(sandbox, raw):
+    """Eight clients at once, creating users and adding them to one shared group: every write lands."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    group = raw.call("POST", "/groups", json={"displayName": "Crowd", "mailEnabled": False, "mailNickname": "crowd",
+                                              "securityEnabled": True}).json()
+
+    def worker(n):
+        with sandbox.wire() as wire:
+            created = []
+            for i in range(15):
+                user = wire.call("POST", "/users", json=user_body("crowd%d.%d" % (n, i)))
+                assert user.status_code == 201, user.text
+                added = wire.call("POST", "/groups/%s/members/$ref" % group["id"],
+                                  json={"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/" + user.json()["id"]})
+                assert added.status_code == 204, added.text
+                created.append(user.json()["id"])
+            return created
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = [user_id for batch in pool.map(worker, range(8)) for user_id in batch]
+
+    assert len(set(ids)) == 120
+    listed = raw.call("GET", "/users", params={"$filter": "startswith(userPrincipalName,'crowd')", "$top": "999",
+                                                "$select": "id"}).json()["value"]
+    assert {u["id"] for u in listed} == set(ids)
+    members = raw.call("GET", "/groups/%s/members" % group["id"], params={"$top": "999", "$select": "id"}).json()["value"]
+    assert {m["id"] for m in members} == set(ids)
