@@ -165,6 +165,34 @@ def filter_docs(request, type_name, docs):
     return docs
 
 
+def paginate(request, items, top, by_id=True):
+    """One page of ``items`` and the body's @odata.count (first page of an advanced query) and nextLink.
+
+    ``by_id``: items are docs sorted by id and a page is keyed on the last id returned, so objects created
+    between two page requests neither repeat nor shift the next page; otherwise pages are offsets into
+    ``items`` in their own order.
+    """
+    params = request.query_params
+    token = _decode_token(params["$skiptoken"]) if "$skiptoken" in params else {}
+    paging = {}
+    if advanced_query(request) and not token:
+        paging["@odata.count"] = len(items)
+    if by_id:
+        after = token.get("after")
+        rest = [d for d in items if d["id"] > after] if after else items
+        page = rest[:top]
+        next_token = {"after": page[-1]["id"]} if len(rest) > top else None
+    else:
+        start = token.get("offset", 0)
+        page = items[start:start + top]
+        next_token = {"offset": start + top} if start + top < len(items) else None
+    if next_token:
+        query = [(k, v) for k, v in params.multi_items() if k != "$skiptoken"]
+        query.append(("$skiptoken", _encode_token(next_token)))
+        paging["@odata.nextLink"] = "%s?%s" % (str(request.url.replace(query="")), urlencode(query))
+    return page, paging
+
+
 def collection_response(request, type_name, docs, entity_set, default_top=100, odata_type=False, filterable=True):
     """A page of a collection: $filter, $search, $count, $orderby, $select, $top and $skiptoken paging.
 
@@ -182,31 +210,17 @@ def collection_response(request, type_name, docs, entity_set, default_top=100, o
                              "This operation target is not yet supported. Selecting '%s' is only supported for GET on a single user." % single_only)
     top = page_size(request, default_top)
     docs = filter_docs(request, type_name, docs) if filterable else list(docs)
-    advanced = advanced_query(request)
     orderby = params.get("$orderby")
-    token = _decode_token(params["$skiptoken"]) if "$skiptoken" in params else {}
     if orderby:
         prop, _, direction = orderby.strip().partition(" ")
         docs = sorted(docs, key=lambda d: (str(d.get(prop) or "").lower(), d["id"]), reverse=direction.strip().lower() == "desc")
-        start = token.get("offset", 0)
-        page = docs[start:start + top]
-        next_token = {"offset": start + top} if start + top < len(docs) else None
     else:
         docs = sorted(docs, key=lambda d: d["id"])
-        after = token.get("after")
-        if after:
-            docs = [d for d in docs if d["id"] > after]
-        page = docs[:top]
-        next_token = {"after": page[-1]["id"]} if len(docs) > top else None
+    page, paging = paginate(request, docs, top, by_id=not orderby)
     tenant = tenant_of(request)
     context = "%s#%s" % (METADATA, entity_set if not select else "%s(%s)" % (entity_set, ",".join(select)))
     body = {"@odata.context": context}
-    if advanced and not token:
-        body["@odata.count"] = len(docs)
-    if next_token:
-        query = [(k, v) for k, v in params.multi_items() if k != "$skiptoken"]
-        query.append(("$skiptoken", _encode_token(next_token)))
-        body["@odata.nextLink"] = "%s?%s" % (str(request.url.replace(query="")), urlencode(query))
+    body.update(paging)
     items = []
     for doc in page:
         item = {"@odata.type": "#microsoft.graph.%s" % doc.get("_kind", type_name)} if odata_type else {}

@@ -375,34 +375,25 @@ class _Node(object):
         return ()
 
 
-class _Or(_Node):
-    def __init__(self, items):
+class _Junction(_Node):
+    """`a or b or ...` (any_of) and `a and b and ...` (all_of)."""
+
+    def __init__(self, items, combine):
         self.items = items
+        self.combine = combine  # any or all
 
     def children(self):
         return self.items
 
     def compile(self):
         fns = [item.compile() for item in self.items]
-        if len(fns) == 2:
+        combine = self.combine
+        if len(fns) == 2:  # the common case, without a generator per document
             first, second = fns
-            return lambda doc, env: first(doc, env) or second(doc, env)
-        return lambda doc, env: any(fn(doc, env) for fn in fns)
-
-
-class _And(_Node):
-    def __init__(self, items):
-        self.items = items
-
-    def children(self):
-        return self.items
-
-    def compile(self):
-        fns = [item.compile() for item in self.items]
-        if len(fns) == 2:
-            first, second = fns
+            if combine is any:
+                return lambda doc, env: first(doc, env) or second(doc, env)
             return lambda doc, env: first(doc, env) and second(doc, env)
-        return lambda doc, env: all(fn(doc, env) for fn in fns)
+        return lambda doc, env: combine(fn(doc, env) for fn in fns)
 
 
 class _Not(_Node):
@@ -628,14 +619,14 @@ class _Parser(object):
         while self.is_keyword("or"):
             self.advance()
             items.append(self.parse_and())
-        return items[0] if len(items) == 1 else _Or(items)
+        return items[0] if len(items) == 1 else _Junction(items, any)
 
     def parse_and(self):
         items = [self.parse_unary()]
         while self.is_keyword("and"):
             self.advance()
             items.append(self.parse_unary())
-        return items[0] if len(items) == 1 else _And(items)
+        return items[0] if len(items) == 1 else _Junction(items, all)
 
     def parse_unary(self):
         if self.is_keyword("not"):

@@ -16,8 +16,7 @@ from starlette.routing import Route
 
 from .. import schema
 from ..http import (GraphHTTPError, advanced_query, collection_response, entity_response, graph_json, iso,
-                    no_content, not_found, page_size, read_json, require, tenant_of, METADATA)
-from ..http import _decode_token, _encode_token
+                    no_content, not_found, page_size, paginate, read_json, require, tenant_of, METADATA)
 from .users import live_user, soft_delete
 
 
@@ -562,16 +561,10 @@ def objects_response(request, ids, entity_set):
         except (FilterError, UnsupportedFilter) as exc:
             raise bad_request(str(exc))
         objects = [(kind, doc) for kind, doc in objects if expr.evaluate(doc)]
-    start = _decode_token(params["$skiptoken"]).get("offset", 0) if "$skiptoken" in params else 0
-    page = objects[start:start + top]
+    # Offsets: members keep the order they were added in.
+    page, paging = paginate(request, objects, top, by_id=False)
     body = {"@odata.context": "%s#directoryObjects" % METADATA}
-    if advanced_query(request) and not start:
-        body["@odata.count"] = len(objects)
-    if start + top < len(objects):
-        from urllib.parse import urlencode
-        query = [(k, v) for k, v in params.multi_items() if k != "$skiptoken"]
-        query.append(("$skiptoken", _encode_token({"offset": start + top})))
-        body["@odata.nextLink"] = "%s?%s" % (str(request.url.replace(query="")), urlencode(query))
+    body.update(paging)
     items = []
     for kind, doc in page:
         known = schema.type_properties(kind)
@@ -595,26 +588,24 @@ async def list_relation(request, relation):
     return objects_response(request, ids, relation)
 
 
+def _member_of_response(request, object_id):
+    """memberOf or transitiveMemberOf of a user or group, by the path asked."""
+    tenant = tenant_of(request)
+    if request.url.path.endswith("/transitiveMemberOf"):
+        groups = transitive_groups_of(tenant, object_id)
+    else:
+        groups = groups_of(tenant, object_id)
+    return objects_response(request, [g["id"] for g in groups], "memberOf")
+
+
 async def member_of(request):
     require(request, *MEMBER_OF_READ)
-    tenant = tenant_of(request)
-    user = live_user(request)
-    if request.url.path.endswith("/transitiveMemberOf"):
-        groups = transitive_groups_of(tenant, user["id"])
-    else:
-        groups = groups_of(tenant, user["id"])
-    return objects_response(request, [g["id"] for g in groups], "memberOf")
+    return _member_of_response(request, live_user(request)["id"])
 
 
 async def group_member_of(request):
     require(request, *READ)
-    tenant = tenant_of(request)
-    group = live_group(request)
-    if request.url.path.endswith("/transitiveMemberOf"):
-        groups = transitive_groups_of(tenant, group["id"])
-    else:
-        groups = groups_of(tenant, group["id"])
-    return objects_response(request, [g["id"] for g in groups], "memberOf")
+    return _member_of_response(request, live_group(request)["id"])
 
 
 def _for(handler, relation):

@@ -27,8 +27,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from .. import schema
-from ..http import (GraphHTTPError, METADATA, entity_response, graph_json, iso, not_found, read_json, require,
-                    tenant_of)
+from ..http import (GraphHTTPError, METADATA, collection_response, entity_response, graph_json, iso, not_found,
+                    read_json, require, tenant_of)
 from . import groups as groups_resource
 from .users import live_user
 
@@ -457,9 +457,7 @@ async def assign_user_license(request):
 async def assign_group_license(request):
     require(request, *ASSIGN_GROUP)
     tenant = tenant_of(request)
-    group = tenant.groups.get(request.path_params["id"])
-    if group is None or not tenant.replicated(group["id"]):
-        raise not_found(request.path_params["id"])
+    group = groups_resource.live_group(request)
     adds, removes = parse_assign_body(tenant, await read_json(request))
     if not group.get("securityEnabled"):
         raise GraphHTTPError(400, "Request_BadRequest", NOT_SECURITY_GROUP)
@@ -477,10 +475,7 @@ async def assign_group_license(request):
 async def members_with_license_errors(request):
     require(request, *READ_USERS)
     tenant = tenant_of(request)
-    group = tenant.groups.get(request.path_params["id"])
-    if group is None or not tenant.replicated(group["id"]):
-        raise not_found(request.path_params["id"])
-    from ..http import collection_response
+    group = groups_resource.live_group(request)
     docs = [dict(u, _kind="user") for u in group_members_in_error(tenant, group)]
     return collection_response(request, "user", docs, "directoryObjects", odata_type=True)
 
