@@ -31,12 +31,12 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported
     from urlparse import urlsplit
 
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import (
     attribute_diff,
     failed_item,
     item_result,
 )
+from ansible_collections.m365.cloud_identity.plugins.module_utils.references import read_domains
 from ansible_collections.m365.cloud_identity.plugins.module_utils.users import (
     usage_location_problem,
     USER_ATTRIBUTES,
@@ -433,26 +433,6 @@ def plan_result(plan, default_domain, now_text):
 
 
 # ---- reading the tenant --------------------------------------------------------------
-
-def read_domains(client):
-    """(verified domain names, default domain) from GET /domains.
-
-    Apps without Domain.Read.All usually hold Organization.Read.All, so a 403
-    falls back to the organization's verifiedDomains.
-    """
-    try:
-        domains = client.list("/domains", select=["id", "isVerified", "isDefault"], top=None)
-        verified = [d["id"] for d in domains if d.get("isVerified")]
-        default = [d["id"] for d in domains if d.get("isDefault")]
-    except GraphError as error:
-        if error.status != 403:
-            raise
-        organizations = client.list("/organization", select=["verifiedDomains"], top=None)
-        names = [d for org in organizations for d in org.get("verifiedDomains") or []]
-        verified = [d["name"] for d in names]
-        default = [d["name"] for d in names if d.get("isDefault")]
-    return verified, (default[0] if default else None)
-
 
 def read_guests(client):
     return client.list("/users", select=GUEST_SELECT, filter="userType eq 'Guest'")

@@ -93,6 +93,26 @@ def directory_object_url(object_id):
     return "https://graph.microsoft.com/v1.0/directoryObjects/%s" % object_id
 
 
+def read_domains(client):
+    """(verified domain names, default domain) from GET /domains.
+
+    Apps without Domain.Read.All usually hold Organization.Read.All, so a 403
+    falls back to the organization's verifiedDomains.
+    """
+    try:
+        domains = client.list("/domains", select=["id", "isVerified", "isDefault"], top=None)
+        verified = [d["id"] for d in domains if d.get("isVerified")]
+        default = [d["id"] for d in domains if d.get("isDefault")]
+    except GraphError as error:
+        if error.status != 403:
+            raise
+        organizations = client.list("/organization", select=["verifiedDomains"], top=None)
+        names = [d for org in organizations for d in org.get("verifiedDomains") or []]
+        verified = [d["name"] for d in names]
+        default = [d["name"] for d in names if d.get("isDefault")]
+    return verified, (default[0] if default else None)
+
+
 class Directory:
     """Resolves and caches users and groups for one module run."""
 

@@ -41,6 +41,7 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.references imp
     ReferenceError,
     directory_object_url,
     is_object_id,
+    read_domains,
     unique,
 )
 
@@ -588,8 +589,7 @@ class UserEngine(object):
 
     def verified_domains(self):
         if self._verified_domains is None:
-            domains = self.client.list("/domains", select=["id", "isVerified"])
-            self._verified_domains = set(d["id"].lower() for d in domains if d.get("isVerified"))
+            self._verified_domains = set(d.lower() for d in read_domains(self.client)[0])
         return self._verified_domains
 
     def _check_domains(self, plans):

@@ -28,7 +28,9 @@ extends_documentation_fragment:
   - m365.cloud_identity.graph.attributes
 notes:
   - "Permissions: C(User.ReadWrite.All) (users, manager, deleted items) and C(Domain.Read.All) or
-    C(Directory.Read.All) (verified domains); C(GroupMember.ReadWrite.All) when O(groups) is used."
+    C(Directory.Read.All) (verified domains; without them the module falls back to the organization's
+    verified domains, which C(Organization.Read.All) can read); C(GroupMember.ReadWrite.All) when O(groups)
+    is used."
   - Graph never returns a password, so a password is reported as changed only when the module writes it,
     that is on creation, or on every run with O(update_password=always).
   - The O(force_change_password_next_sign_in) options are sent only together with a password.
