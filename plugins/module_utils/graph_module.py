@@ -24,6 +24,7 @@ try:
         GraphError,
         IMPORT_ERROR as GRAPH_CLIENT_IMPORT_ERROR,
     )
+    from ansible_collections.m365.cloud_identity.plugins.module_utils import permissions
     GRAPH_CLIENT_IMPORT_TRACEBACK = None
 except ImportError as import_error:
     # Keep the module importable without msal / requests (ansible-test sanity
@@ -88,11 +89,13 @@ ITEM_KEYS = frozenset(["key", "action", "changed", "object", "diff", "error"])
 def graph_error_message(error):
     """Render a GraphError as "Failed to <context>: <message>"."""
     message = getattr(error, "message", None) or str(error)
-    if getattr(error, "status", None) == 403:
+    if getattr(error, "status", None) == 403 and not getattr(error, "missing_permissions", None):
         message += PERMISSION_HINT
     context = getattr(error, "context", None)
     if context:
         return "Failed to %s: %s" % (context, message)
+    if getattr(error, "code", None) == "InvalidConfiguration":
+        return message  # names the option already; no request was made
     return "Microsoft Graph request failed: %s" % message
 
 
@@ -148,7 +151,9 @@ class GraphModule(object):
     def _build_client(self):
         if GRAPH_CLIENT_IMPORT_ERROR is not None:
             self._fail_missing_library(GRAPH_CLIENT_IMPORT_ERROR, GRAPH_CLIENT_IMPORT_TRACEBACK)
-        return GraphClient(**self.connection_params())
+        client = GraphClient(**self.connection_params())
+        watch_permissions(client)
+        return client
 
     def _fail_missing_library(self, error, error_traceback=None):
         library = getattr(error, "name", None) or REQUIRED_LIBRARIES
@@ -174,6 +179,25 @@ class GraphModule(object):
         if failure:
             self.fail(failure, **result)
         return result
+
+
+def watch_permissions(client):
+    """Fail before a write the token's roles plainly do not allow; name the permission a 403 needed."""
+
+    def write_check(method, path, body):
+        roles = client.token_roles()
+        missing = permissions.missing_for_request(roles, method, path, body)
+        if missing:
+            error = GraphError(403, "MissingPermission", "Not sent: " + permissions.describe(
+                missing[0], missing[1], roles))
+            error.missing_permissions = list(missing[1])
+            raise error
+
+    def forbidden_hint(method, path):
+        return permissions.forbidden_hint(method, path, client.token_roles())
+
+    client.write_check = write_check
+    client.forbidden_hint = forbidden_hint
 
 
 def attribute_diff(before, after, secret_keys=()):
