@@ -33,6 +33,7 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module i
     failed_item,
     item_result,
 )
+from ansible_collections.m365.cloud_identity.plugins.module_utils import validation
 from ansible_collections.m365.cloud_identity.plugins.module_utils.membership_rule import RuleError
 from ansible_collections.m365.cloud_identity.plugins.module_utils.membership_rule import parse as parse_rule
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import (
@@ -101,7 +102,7 @@ def group_to_options(group):
         "description": group.get("description"),
         "group_type": group_kind(group),
         "mail_nickname": group.get("mailNickname"),
-        "visibility": group.get("visibility") if "Unified" in (group.get("groupTypes") or []) else None,
+        "visibility": group.get("visibility"),
         "is_assignable_to_role": bool(group.get("isAssignableToRole")),
         "membership_rule": group.get("membershipRule") if dynamic else None,
         "membership_rule_processing_state": group.get("membershipRuleProcessingState") if dynamic else None,
@@ -136,10 +137,22 @@ def validate_spec(spec):
     nickname = spec.get("mail_nickname")
     if nickname is not None:
         _check_mail_nickname(nickname)
-    if spec.get("display_name") is not None and len(spec["display_name"]) > 256:
-        raise GroupSpecError("display_name is longer than 256 characters")
-    if spec.get("visibility") and spec.get("group_type") == "security":
-        raise GroupSpecError("visibility applies to microsoft365 groups only")
+    problems = validation.display_name_problems(spec.get("display_name")) + validation.text_problems(
+        "description", spec.get("description"), 1024)
+    permanent = validation.permanent_problem(spec, "group")
+    if permanent:
+        problems.append(permanent)
+    if problems:
+        raise GroupSpecError("; ".join(problems))
+    if spec.get("visibility") and not spec.get("group_type"):
+        raise GroupSpecError("visibility needs group_type: set group_type: microsoft365 (Public, Private or "
+                             "HiddenMembership) or group_type: security (Public or Private)")
+    if spec.get("visibility") == "HiddenMembership" and spec.get("group_type") != "microsoft365":
+        raise GroupSpecError("visibility HiddenMembership applies to microsoft365 groups only; use Private "
+                             "or Public for a security group")
+    if spec.get("membership_rule_processing_state") and not spec.get("membership_rule"):
+        raise GroupSpecError("membership_rule_processing_state applies to dynamic groups: give the group's "
+                             "membership_rule with it")
     for relation in ("members", "owners"):
         _check_relation(relation, spec.get(relation))
     rule = _check_rule(spec)
@@ -360,8 +373,9 @@ class GroupManager:
         if wanted_unique and current_unique and wanted_unique != current_unique:
             raise GroupSpecError("unique_name cannot change once set: group %s has '%s', the task asks for '%s'"
                                  % (group["id"], current_unique, wanted_unique))
-        if spec.get("visibility") and kind != "microsoft365":
-            raise GroupSpecError("visibility applies to microsoft365 groups only; '%s' is a %s group" % (plan.key, kind))
+        if spec.get("visibility") == "HiddenMembership" and kind != "microsoft365":
+            raise GroupSpecError("visibility HiddenMembership applies to microsoft365 groups only; '%s' is a %s "
+                                 "group (use Private or Public)" % (plan.key, kind))
         if (spec.get("visibility") == "HiddenMembership") != (group.get("visibility") == "HiddenMembership") \
                 and spec.get("visibility"):
             raise GroupSpecError("visibility HiddenMembership is set at creation only (group '%s' has %s)"
@@ -454,6 +468,12 @@ class GroupManager:
             pending_adds = [r for r in (wanted.get("add") or []) if r in pending]
         if (group_id and group_id in adds) or any(creating.get(r.lower()) is plan for r in pending_adds):
             raise GroupSpecError("group '%s' cannot be a member or owner of itself" % plan.key)
+        if relation == "owners":
+            named = list(wanted.get("add") or []) + list(wanted.get("set") or [])
+            owner_groups = [r for r in named if r in pending or (r in resolved and _is_group(resolved[r]))]
+            if owner_groups:
+                raise GroupSpecError("owners of group '%s': %s is a group; a group's owners must be users, so "
+                                     "list users (UPN or id) under owners" % (plan.key, ", ".join(owner_groups)))
         if relation == "members" and target_dynamic and (adds or removes or pending_adds):
             raise GroupSpecError(
                 "group '%s' has dynamic membership: its members come from the membership rule and cannot be "
@@ -705,6 +725,10 @@ def _comparable(options):
     return dict((k, v) for k, v in options.items() if k != "id")
 
 
+def _is_group(obj):
+    return obj.get("@odata.type") == "#microsoft.graph.group" or "groupTypes" in obj
+
+
 def _match_groups(groups, spec):
     """Live (or deleted) groups an item refers to: by id, uniqueName, then displayName."""
     if spec.get("id"):
@@ -714,11 +738,11 @@ def _match_groups(groups, spec):
         found = [g for g in groups if (g.get("uniqueName") or "").lower() == unique.lower()]
         if found:
             return found
-    name = (spec.get("display_name") or "").lower()
+    name = validation.same_name(spec.get("display_name"))
     if not name:
         return []
     # With a unique_name, adopt only a group that has none yet (uniqueName is set once).
-    return [g for g in groups if (g.get("displayName") or "").lower() == name
+    return [g for g in groups if validation.same_name(g.get("displayName")) == name
             and not (unique and g.get("uniqueName"))]
 
 

@@ -36,6 +36,7 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module i
     failed_item,
     item_result,
 )
+from ansible_collections.m365.cloud_identity.plugins.module_utils import validation
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import read_domains
 from ansible_collections.m365.cloud_identity.plugins.module_utils.users import (
     usage_location_problem,
@@ -133,6 +134,9 @@ def spec_errors(spec):
     """Problems of one item that need no request; each names the option."""
     errors = []
     email = spec["email"]
+    permanent = validation.permanent_problem(spec, "guest")
+    if permanent:
+        errors.append(permanent)
     if not is_valid_email(email):
         errors.append("email %r is not a valid e-mail address (local-part@domain.tld)" % email)
     if spec["state"] == "present":
@@ -147,6 +151,13 @@ def spec_errors(spec):
         location_problem = usage_location_problem(spec.get("usage_location"))
         if location_problem:
             errors.append(location_problem)
+        errors.extend(validation.display_name_problems(spec.get("display_name")))
+        for option in ATTRIBUTE_OPTIONS:
+            if option != "display_name":
+                errors.extend(validation.text_problems(option, spec.get(option)))
+        language = validation.language_tag_problem("message_language", spec.get("message_language"))
+        if language:
+            errors.append(language)
     return errors
 
 

@@ -84,7 +84,7 @@ def run(client, *specs, check=False):
     ({}, "one of display_name, unique_name or id"),
     ({"display_name": "x", "mail_nickname": "a b"}, "mail_nickname"),
     ({"display_name": "x", "mail_nickname": "x" * 65}, "1 to 64"),
-    ({"display_name": "x", "group_type": "security", "visibility": "Private"}, "microsoft365 groups only"),
+    ({"display_name": "x", "group_type": "security", "visibility": "HiddenMembership"}, "microsoft365 groups only"),
     ({"display_name": "x", "members": {"set": ["a"], "add": ["b"]}}, "either set"),
     ({"display_name": "x", "members": {"add": ["a"], "remove": ["a"]}}, "both add and remove"),
     ({"display_name": "x", "membership_rule": "user.department -eq", "is_assignable_to_role": False},
