@@ -564,6 +564,8 @@ class UserEngine(object):
         self.check_mode = check_mode
         self.directory = directory or Directory(client)
         self._verified_domains = None
+        # Where set passwords go (aad_user's password_file); without it no password is generated.
+        self.password_file = None
 
     # -- the whole run --
 
@@ -780,6 +782,10 @@ class UserEngine(object):
         if item.get("password") is not None:
             plan.password = item["password"]
         else:
+            if not self.password_file:
+                raise ItemError("user %s would get a generated password, and results never carry passwords: set "
+                                "password_file (the password is appended there, mode 0600) or give password"
+                                % plan.key)
             plan.password = None if self.check_mode else generate_password()
             plan.generated = True
         plan.changes = create_body(item, plan.password)

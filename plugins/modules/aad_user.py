@@ -34,9 +34,9 @@ notes:
   - Graph never returns a password, so a password is reported as changed only when the module writes it,
     that is on creation, or on every run with O(update_password=always).
   - The O(force_change_password_next_sign_in) options are sent only together with a password.
-  - When a user is created without O(password), the module generates one and returns it once as
-    RV(generated_password). Register the result with C(no_log) set to V(true) on the task, so the
-    password does not appear in the task output or logs.
+  - When a user is created without O(password), the module generates one and appends it to
+    O(password_file), a file only its owner can read. Results never carry a password, so tasks need no
+    C(no_log) and their failures and C(--diff) stay readable in job logs.
 options:
   user_principal_name:
     description:
@@ -282,9 +282,19 @@ options:
     description:
       - The password. Entra requires 8 to 256 characters and three of lowercase letters, uppercase letters,
         digits and symbols (unless O(password_policies) has V(DisableStrongPassword)).
-      - When a user is created without it, a strong password is generated and returned once as
-        RV(generated_password).
+      - When a user is created without it, a strong password is generated and appended to
+        O(password_file); without O(password_file) such a user is refused before any write.
     type: str
+  password_file:
+    description:
+      - A file on the host that runs the module (usually the controller) where every password the task
+        sets (generated for a new user, or O(password) written) is appended, one JSON object per line
+        with the keys C(user_principal_name), C(id), C(password), C(action) (V(created) or V(reset)) and
+        C(time) (UTC).
+      - The file is created with mode V(0600), and narrowed to V(0600) if it exists with a wider mode.
+        Its folder must exist. Hand the passwords over from there and delete the file.
+      - Required to create a user without O(password).
+    type: path
   update_password:
     description:
       - V(on_create) sets O(password) only when the user is created; an existing user's password is left alone.
@@ -342,77 +352,64 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Set the connection once for every module of the collection
-  module_defaults:
-    group/m365.cloud_identity.graph:
-      tenant_id: "{{ lookup('env', 'AZURE_TENANT_ID') }}"
-      client_id: "{{ lookup('env', 'AZURE_CLIENT_ID') }}"
-      client_secret: "{{ lookup('env', 'AZURE_CLIENT_SECRET') }}"
-  block:
-    - name: Create a user with a generated password
-      m365.cloud_identity.aad_user:
-        user_principal_name: adele.vance@contoso.com
-        display_name: Adele Vance
-        given_name: Adele
-        surname: Vance
-        department: Retail
-        usage_location: US
-        manager: megan.bowen@contoso.com
-        groups:
-          add: [Retail staff]
-      register: adele
-      no_log: true  # the result holds the generated password
+# The connection comes from the environment: AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET
+# (or AZURE_CLIENT_CERTIFICATE_PATH), e.g. from an AWX credential. Do not pass credentials as options
+# built with lookup('env', ...): option values are written into the module's temporary files.
+- name: Create a user with a generated password (appended to a file only its owner can read)
+  m365.cloud_identity.aad_user:
+    user_principal_name: adele.vance@contoso.com
+    display_name: Adele Vance
+    given_name: Adele
+    surname: Vance
+    department: Retail
+    usage_location: US
+    manager: megan.bowen@contoso.com
+    groups:
+      add: [Retail staff]
+    password_file: /secure/new-passwords.jsonl
 
-    - name: Hand the password over through a secure channel
-      ansible.builtin.copy:
-        content: "{{ adele.generated_password }}"
-        dest: /secure/adele.txt
-        mode: "0600"
-      when: adele.generated_password is defined
-      no_log: true
+- name: Clear the job title and remove the manager
+  m365.cloud_identity.aad_user:
+    user_principal_name: adele.vance@contoso.com
+    job_title: ""
+    manager: ""
 
-    - name: Clear the job title and remove the manager
-      m365.cloud_identity.aad_user:
-        user_principal_name: adele.vance@contoso.com
-        job_title: ""
-        manager: ""
+- name: Reset a password on every run
+  m365.cloud_identity.aad_user:
+    user_principal_name: adele.vance@contoso.com
+    password: "{{ vault_adele_password }}"
+    update_password: always
+    force_change_password_next_sign_in: true
 
-    - name: Reset a password on every run
-      m365.cloud_identity.aad_user:
-        user_principal_name: adele.vance@contoso.com
-        password: "{{ vault_adele_password }}"
-        update_password: always
-        force_change_password_next_sign_in: true
+- name: Many users in one task; shared options at the top level
+  m365.cloud_identity.aad_user:
+    usage_location: DE
+    company_name: Contoso
+    users:
+      - user_principal_name: lidia.holloway@contoso.com
+        display_name: Lidia Holloway
+        on_premises_extension_attributes:
+          extension_attribute1: cost-center-1234
+      - user_principal_name: lee.gu@contoso.com
+        display_name: Lee Gu
+        account_enabled: false
+    password_file: /secure/new-passwords.jsonl
+  register: bulk
 
-    - name: Many users in one task; shared options at the top level
-      m365.cloud_identity.aad_user:
-        usage_location: DE
-        company_name: Contoso
-        users:
-          - user_principal_name: lidia.holloway@contoso.com
-            display_name: Lidia Holloway
-            on_premises_extension_attributes:
-              extension_attribute1: cost-center-1234
-          - user_principal_name: lee.gu@contoso.com
-            display_name: Lee Gu
-            account_enabled: false
-      register: bulk
-      no_log: true
+- name: Show what happened (results never hold passwords)
+  ansible.builtin.debug:
+    var: bulk.summary
 
-    - name: Show what happened, without passwords
-      ansible.builtin.debug:
-        var: bulk.summary
+- name: Delete a user (it stays 30 days in deleted items)
+  m365.cloud_identity.aad_user:
+    user_principal_name: lee.gu@contoso.com
+    state: absent
 
-    - name: Delete a user (it stays 30 days in deleted items)
-      m365.cloud_identity.aad_user:
-        user_principal_name: lee.gu@contoso.com
-        state: absent
-
-    - name: Purge a user for good
-      m365.cloud_identity.aad_user:
-        user_principal_name: lee.gu@contoso.com
-        state: absent
-        permanent: true
+- name: Purge a user for good
+  m365.cloud_identity.aad_user:
+    user_principal_name: lee.gu@contoso.com
+    state: absent
+    permanent: true
 """
 
 RETURN = r"""
@@ -466,14 +463,6 @@ diff:
   sample:
     before: {department: Retail}
     after: {department: Sales}
-generated_password:
-  description:
-    - The password generated for a user created without O(password). Returned once; register the
-      result with C(no_log) set to V(true).
-    - In the list form it is a key of the item in RV(results).
-  returned: single form, when a user was created without a password (not in check mode)
-  type: str
-  sample: "Xq7!vR2#kP9-mW4^tB8z"
 results:
   description: One entry per item of O(users), in order.
   returned: list form
@@ -499,10 +488,6 @@ results:
     error:
       description: Why the item failed (V(null) when it did not).
       type: str
-    generated_password:
-      description: The generated password of a user created without one.
-      type: str
-      returned: when generated
 summary:
   description: Counts of items by action.
   returned: list form
@@ -515,6 +500,11 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module i
     attribute_diff,
     failed_item,
     item_result,
+)
+from ansible_collections.m365.cloud_identity.plugins.module_utils.password_file import (
+    append_passwords,
+    check_password_file,
+    password_record,
 )
 from ansible_collections.m365.cloud_identity.plugins.module_utils.users import (
     PASSWORD_POLICIES,
@@ -570,6 +560,7 @@ def argument_spec():
     for name, default in TOP_LEVEL_DEFAULTS.items():
         spec[name] = dict(spec[name], default=default)
     spec["users"] = dict(type="list", elements="dict", options=user_options())
+    spec["password_file"] = dict(type="path", no_log=False)
     return spec
 
 
@@ -588,24 +579,40 @@ def build_items(params):
     return items, False
 
 
-def plan_result(engine, plan, check_mode):
+def plan_result(engine, plan):
     if plan.failed:
-        result = failed_item(plan.key, plan.error)
-    else:
-        diff = attribute_diff(plan.before, plan.after, secret_keys=("password",))
-        result = item_result(plan.key, plan.action, obj=engine.predicted_object(plan), diff=diff)
-    # A created user's generated password is returned even if a later step for it
-    # (manager, groups) failed: the account exists and nobody else knows it.
-    if plan.generated and plan.new_id and not check_mode:
-        result["generated_password"] = plan.password
-    return result
+        return failed_item(plan.key, plan.error)
+    diff = attribute_diff(plan.before, plan.after, secret_keys=("password",))
+    return item_result(plan.key, plan.action, obj=engine.predicted_object(plan), diff=diff)
+
+
+def password_records(plans):
+    """The passwords this run wrote. A created user's is kept even if a later step for it (manager,
+    groups) failed: the account exists and, for a generated one, nobody else knows it."""
+    records = []
+    for plan in plans:
+        if not plan.password:
+            continue
+        if plan.action == "created" and plan.new_id:
+            records.append(password_record(plan.key, plan.new_id, plan.password, "created"))
+        elif plan.action in ("updated", "restored") and not plan.failed and plan.user_id:
+            records.append(password_record(plan.key, plan.user_id, plan.password, "reset"))
+    return records
 
 
 def run_module(graph_module):
     items, single = build_items(graph_module.params)
+    path = graph_module.params.get("password_file")
+    if path:
+        problem = check_password_file(path)
+        if problem:
+            graph_module.fail(problem)
     engine = UserEngine(graph_module.client, check_mode=graph_module.check_mode)
+    engine.password_file = path
     plans = engine.run(items)
-    results = [plan_result(engine, plan, graph_module.check_mode) for plan in plans]
+    if path and not graph_module.check_mode:
+        append_passwords(path, password_records(plans))
+    results = [plan_result(engine, plan) for plan in plans]
     return graph_module.finish(results, "user", single)
 
 

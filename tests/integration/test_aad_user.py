@@ -131,23 +131,35 @@ def test_user_lifecycle(graph, run_play, sandbox):
     assert writes(sandbox) == 0
 
 
-def test_generated_password_is_strong_returned_once_and_never_printed(graph, run_play, tmp_path):
+def test_generated_password_goes_only_to_the_password_file(graph, run_play, tmp_path):
     upn = "gen.password@contoso.com"
-    secret_file = tmp_path / "password.txt"
     play = run_play([
-        user_task(no_log=True, user_principal_name=upn, display_name="Generated Password"),
-        {"name": "keep the password", "no_log": True,
-         "ansible.builtin.copy": {"content": "{{ out.generated_password }}", "dest": str(secret_file), "mode": "0600"}},
-        user_task(no_log=True, user_principal_name=upn, display_name="Generated Password"),
-        {"name": "no password on rerun", "ansible.builtin.assert": {
-            "that": ["out.generated_password is not defined", "out.action == 'unchanged'"]}},
-    ], verbosity=3)
-    password = secret_file.read_text()
-    assert password_problem(password) is None
-    assert get_user(graph, upn) is not None  # the sandbox refuses passwords that break the rule
-    assert password not in play.output
-    assert password not in recorded(play)
+        user_task(user_principal_name=upn, display_name="Generated Password"),
+        {"name": "no password in the result", "ansible.builtin.assert": {
+            "that": ["out.generated_password is not defined", "out.action == 'created'"]}},
+        user_task(user_principal_name=upn, display_name="Generated Password"),
+        {"name": "no password on rerun", "ansible.builtin.assert": {"that": ["out.action == 'unchanged'"]}},
+    ], diff=True, verbosity=3)
+    user = get_user(graph, upn)
+    assert user is not None  # the sandbox refuses passwords that break the rule
+    [record] = play.passwords()
+    assert (record["user_principal_name"], record["id"], record["action"]) == (upn, user["id"], "created")
+    assert password_problem(record["password"]) is None
+    assert oct(play.password_file.stat().st_mode & 0o777) == "0o600"
+    assert record["password"] not in play.output
+    assert record["password"] not in recorded(play)
     assert play.task("no password on rerun").status == "ok"
+    # Not censored: the task's result and diff are there to read.
+    assert play.tasks[0].result["user"]["user_principal_name"] == upn
+
+
+def test_a_generated_password_needs_a_password_file(graph, run_play, sandbox):
+    sandbox.reset_counters()
+    failed = run_play([user_task(user_principal_name="no.file@contoso.com", display_name="No File")],
+                      extra_vars={"m365_password_file": ""}, expect_failure=True)
+    message = failed.task("user").result["msg"]
+    assert "no.file@contoso.com" in message and "password_file" in message
+    assert writes(sandbox) == 0 and get_user(graph, "no.file@contoso.com") is None
 
 
 def test_sandbox_refuses_a_weak_password(graph):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 WRITING_TASKS = (
@@ -24,12 +25,16 @@ def every_secret(conn):
     return secrets
 
 
-def test_demo_creates_then_changes_nothing_and_never_shows_a_secret(run_playbook, graph, sandbox):
-    first = run_playbook("playbooks/demo.yml", verbosity=3)
+def test_demo_creates_then_changes_nothing_and_never_shows_a_secret(run_playbook, graph, sandbox, tmp_path):
+    password_file = tmp_path / "demo-passwords.jsonl"
+    first = run_playbook("playbooks/demo.yml", verbosity=3, extra_vars={"demo_password_file": str(password_file)})
     assert [first.task(name).status for name in WRITING_TASKS] == ["changed"] * len(WRITING_TASKS)
-    # The accounts are created with generated passwords; their task's result is censored.
-    assert "censored" in first.task(WRITING_TASKS[0]).result
-    for secret in every_secret(sandbox.conn):
+    # The accounts are created with generated passwords, which go to the password file only: the task's
+    # result is not censored, and holds none of them.
+    assert "censored" not in first.task(WRITING_TASKS[0]).result
+    passwords = [json.loads(line)["password"] for line in password_file.read_text().splitlines()]
+    assert len(passwords) == 3 and oct(password_file.stat().st_mode & 0o777) == "0o600"
+    for secret in every_secret(sandbox.conn) | set(passwords):
         assert secret not in first.output
     assert "generated_password" not in first.output
 
@@ -63,7 +68,7 @@ def test_demo_creates_then_changes_nothing_and_never_shows_a_secret(run_playbook
     assert [g["mail"] for g in guests] == ["pat.partner@fabrikam.com"]
 
     sandbox.reset_counters()
-    second = run_playbook("playbooks/demo.yml")
+    second = run_playbook("playbooks/demo.yml", extra_vars={"demo_password_file": str(password_file)})
     assert [second.task(name).status for name in WRITING_TASKS] == ["ok"] * len(WRITING_TASKS)
     assert re.search(r"localhost\s+:\s+ok=\d+\s+changed=0\s+unreachable=0\s+failed=0", second.stdout)
     assert "Everything was already in place" in second.stdout

@@ -173,8 +173,9 @@ class FakeGraph(object):
         raise AssertionError("unexpected %s %s" % (method, url))
 
 
-def run(graph, items, check_mode=False):
+def run(graph, items, check_mode=False, password_file="/secure/passwords.jsonl"):
     engine = users.UserEngine(graph, check_mode=check_mode)
+    engine.password_file = password_file  # aad_user writes the file; the engine only needs to know there is one
     plans = engine.run(items)
     return engine, plans
 
@@ -354,6 +355,13 @@ def test_create_generates_a_strong_password_and_writes_once():
     assert graph.writes == [("POST", "/users")]
     created = graph.users[plan.new_id]
     assert created["mailNickname"] == "alice"
+
+
+def test_no_password_is_generated_without_a_password_file():
+    graph = FakeGraph()
+    _engine, plans = run(graph, [item(display_name="Alice")], password_file=None)
+    assert plans[0].failed and "set password_file" in str(plans[0].error)
+    assert graph.writes == []
 
 
 def test_check_mode_writes_nothing_and_predicts_the_object():
