@@ -152,7 +152,7 @@ class GraphModule(object):
         if GRAPH_CLIENT_IMPORT_ERROR is not None:
             self._fail_missing_library(GRAPH_CLIENT_IMPORT_ERROR, GRAPH_CLIENT_IMPORT_TRACEBACK)
         client = GraphClient(**self.connection_params())
-        watch_permissions(client)
+        watch_permissions(client, getattr(self.module, "_name", "").rsplit(".", 1)[-1])
         return client
 
     def _fail_missing_library(self, error, error_traceback=None):
@@ -181,20 +181,26 @@ class GraphModule(object):
         return result
 
 
-def watch_permissions(client):
-    """Fail before a write the token's roles plainly do not allow; name the permission a 403 needed."""
+def watch_permissions(client, module_name=None):
+    """Fail before a write the token's roles plainly do not allow; name the permission a 403 needed
+    (and what the module needs that the token lacks)."""
 
     def write_check(method, path, body):
         roles = client.token_roles()
         missing = permissions.missing_for_request(roles, method, path, body)
         if missing:
             error = GraphError(403, "MissingPermission", "Not sent: " + permissions.describe(
-                missing[0], missing[1], roles))
+                missing[0], missing[1], roles) + permissions.module_hint(module_name, roles))
             error.missing_permissions = list(missing[1])
             raise error
 
     def forbidden_hint(method, path):
-        return permissions.forbidden_hint(method, path, client.token_roles())
+        roles = client.token_roles()
+        hint, needed = permissions.forbidden_hint(method, path, roles)
+        extra = permissions.module_hint(module_name, roles)
+        if extra:
+            return (hint or "") + extra, (needed or []) + permissions.module_lacks(module_name, roles)
+        return hint, needed
 
     client.write_check = write_check
     client.forbidden_hint = forbidden_hint

@@ -36,14 +36,14 @@ MODULE_PERMISSIONS = {
     "aad_user": {"needs": ["User.ReadWrite.All"],
                  "options": ["Domain.Read.All", "Organization.Read.All", "GroupMember.ReadWrite.All"]},
     "aad_user_info": {"needs": ["User.Read.All"], "options": ["GroupMember.Read.All", "Organization.Read.All"]},
-    "aad_group": {"needs": ["Group.Create", "GroupMember.ReadWrite.All"],
+    "aad_group": {"needs": ["Group.Create", "Group.Read.All", "GroupMember.ReadWrite.All"],
                   "options": ["Group.ReadWrite.All", "User.Read.All", "RoleManagement.ReadWrite.Directory"]},
     "aad_group_info": {"needs": ["Group.Read.All"], "options": ["GroupMember.Read.All", "User.Read.All"]},
     "aad_license": {"needs": ["LicenseAssignment.ReadWrite.All", "Organization.Read.All"],
                     "options": ["User.Read.All", "Group.Read.All", "Group.ReadWrite.All"]},
     "aad_license_info": {"needs": ["Organization.Read.All"], "options": ["User.Read.All", "Group.Read.All"]},
-    "aad_guest": {"needs": ["User.Invite.All", "User.ReadWrite.All"],
-                  "options": ["Domain.Read.All", "Organization.Read.All"]},
+    "aad_guest": {"needs": ["User.ReadWrite.All"],
+                  "options": ["User.Invite.All", "Domain.Read.All", "Organization.Read.All"]},
     "aad_guest_info": {"needs": ["User.Read.All"], "options": []},
 }
 
@@ -69,6 +69,8 @@ REQUEST_PERMISSIONS = [
     (("GET",), r"/domains(/.*)?", "read the tenant's domains", ["Domain.Read.All"]),
     (("GET",), r"/groups.*", "read groups", ["GroupMember.Read.All", "Group.Read.All"]),
     (("GET",), r"/users.*", "read users", ["User.Read.All"]),
+    (("GET",), r"/directory/deletedItems/microsoft\.graph\.group.*", "read deleted groups", ["Group.Read.All"]),
+    (("GET",), r"/directory/deletedItems/microsoft\.graph\.user.*", "read deleted users", ["User.Read.All"]),
     (("GET",), r"/directory/deletedItems.*", "read deleted users or groups", ["User.Read.All", "Group.Read.All"]),
     (("GET", "POST"), r"/directoryObjects.*", "read directory objects", ["User.Read.All", "Group.Read.All"]),
 ]
@@ -122,7 +124,7 @@ def missing_for_request(roles, method, path, body=None):
         for item in (body or {}).get("requests") or []:
             if str(item.get("method", "GET")).upper() in ("GET", "HEAD"):
                 continue
-            missing = missing_for_request(roles, item["method"], item.get("url") or "")
+            missing = missing_for_request(roles, item["method"], item.get("url") or "", item.get("body"))
             if missing:
                 return missing
         return None
@@ -159,3 +161,21 @@ def forbidden_hint(method, path, roles=None):
         return None, None
     purpose, permissions = rule
     return describe(purpose, permissions, roles), list(permissions)
+
+
+def module_lacks(module, roles):
+    """The permissions the README lists as always needed by `module` that the token's roles do not cover."""
+    row = MODULE_PERMISSIONS.get(module)
+    if row is None or roles is None:
+        return []
+    held = set(roles)
+    return [permission for permission in row["needs"] if not held & set(allowing(permission))]
+
+
+def module_hint(module, roles):
+    """" aad_user needs User.ReadWrite.All; the token lacks it." (empty when nothing is known to lack)."""
+    lacking = module_lacks(module, roles)
+    if not lacking:
+        return ""
+    return " %s needs %s (README, \"Register an app\"); the token lacks %s." % (
+        module, " and ".join(MODULE_PERMISSIONS[module]["needs"]), ", ".join(lacking))

@@ -237,7 +237,8 @@ notes:
   - In check mode nothing is written; for a new or changed O(membership_rule) the result has
     RV(membership_preview), the users the rule would select now.
   - With C(--diff), members and owners appear by name in the before and after lists.
-  - Permissions (application) - C(Group.ReadWrite.All) (or C(Group.Create) plus C(GroupMember.ReadWrite.All)),
+  - Permissions (application) - C(Group.ReadWrite.All) (or C(Group.Create) plus C(Group.Read.All) plus
+    C(GroupMember.ReadWrite.All), which cannot update or delete groups),
     C(User.Read.All) to resolve users, and C(RoleManagement.ReadWrite.Directory) for role-assignable groups.
 seealso:
   - module: m365.cloud_identity.aad_group_info

@@ -255,8 +255,8 @@ options:
     description: The guest's preferred language, such as V(en-US).
     type: str
 notes:
-  - "Permissions: C(User.Invite.All) to invite, C(User.ReadWrite.All) to update, remove and restore guests and
-    to read the deleted users, and C(Domain.Read.All) (or C(Organization.Read.All)) to read the verified domains."
+  - "Permissions: C(User.ReadWrite.All) to invite (it includes C(User.Invite.All)), update, remove and restore
+    guests and to read the deleted users, and C(Domain.Read.All) (or C(Organization.Read.All)) to read the verified domains."
   - Attributes left out of a task are left as they are; an empty string clears one.
   - Invitations go through JSON batching like every other write. Microsoft Graph has no bulk invitation
     call, but C(POST /invitations) is an ordinary v1.0 request and runs as an item of C($batch); each

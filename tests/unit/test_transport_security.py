@@ -158,6 +158,9 @@ def test_token_400_is_not_retried(make_client):
     ("POST", "/v1.0/$batch", {"requests": [{"method": "GET", "url": "/users"}]}, [], None),
     ("POST", "/v1.0/$batch", {"requests": [{"method": "POST", "url": "/groups/g/members/$ref"}]},
      ["User.ReadWrite.All"], "GroupMember.ReadWrite.All"),
+    ("POST", "/v1.0/$batch", {"requests": [{"method": "PATCH", "url": "/groups/g1",
+                                            "body": {"members@odata.bind": ["x"]}}]}, ["GroupMember.ReadWrite.All"], None),
+    ("GET", "/v1.0/directory/deletedItems/microsoft.graph.group", None, [], None),  # reads: left to Graph
     ("POST", "/v1.0/users", {}, None, None),  # no roles claim: Graph decides
 ])
 def test_missing_for_request(method, path, body, roles, missing):
