@@ -117,8 +117,8 @@ def missing_for_request(roles, method, path, body=None):
     A $batch is checked item by item; reads inside it are left to Graph. `roles` None (a token without
     a readable roles claim) never refuses.
     """
-    if roles is None:
-        return None
+    if roles is None or method.upper() in ("GET", "HEAD", "OPTIONS"):
+        return None  # reads are left to Graph: a refused read changes nothing
     path = _relative(path)
     if path == "/$batch":
         for item in (body or {}).get("requests") or []:
