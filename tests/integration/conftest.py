@@ -110,7 +110,7 @@ def playbook_environment(results_path, work_dir):
 
 
 def run_ansible_playbook(playbook, work_dir, extra_vars, check=False, diff=False, verbosity=0,
-                         expect_failure=False):
+                         expect_failure=False, env=None):
     """Run one playbook and return its PlayResult; fail the test on an unexpected rc."""
     work_dir.mkdir(parents=True, exist_ok=True)
     results_path = work_dir / "results.json"
@@ -128,7 +128,9 @@ def run_ansible_playbook(playbook, work_dir, extra_vars, check=False, diff=False
     if verbosity:
         command.append("-" + "v" * verbosity)
 
-    completed = subprocess.run(command, cwd=str(REPO_ROOT), env=playbook_environment(results_path, work_dir),
+    environment = playbook_environment(results_path, work_dir)
+    environment.update(env or {})
+    completed = subprocess.run(command, cwd=str(REPO_ROOT), env=environment,
                                capture_output=True, text=True, timeout=PLAYBOOK_TIMEOUT, check=False)
     records = json.loads(results_path.read_text()) if results_path.exists() else []
     result = PlayResult(completed.returncode, completed.stdout, completed.stderr,
@@ -143,14 +145,14 @@ def run_ansible_playbook(playbook, work_dir, extra_vars, check=False, diff=False
 
 @pytest.fixture
 def run_play(sandbox, tmp_path):
-    """run_play(tasks, check=False, diff=False, verbosity=0, extra_vars=None, expect_failure=False).
+    """run_play(tasks, check=False, diff=False, verbosity=0, extra_vars=None, expect_failure=False, env=None).
 
     `tasks` is a list of task dicts (or a YAML string of one); they run in one
     play on localhost with the sandbox's connection in module_defaults.
     """
     runs = []
 
-    def run(tasks, check=False, diff=False, verbosity=0, extra_vars=None, expect_failure=False):
+    def run(tasks, check=False, diff=False, verbosity=0, extra_vars=None, expect_failure=False, env=None):
         if isinstance(tasks, str):
             tasks = yaml.safe_load(tasks)
         play = dict(
@@ -171,7 +173,7 @@ def run_play(sandbox, tmp_path):
         all_vars.update(extra_vars or {})
         runs.append(playbook)
         result = run_ansible_playbook(playbook, work_dir, all_vars, check=check, diff=diff, verbosity=verbosity,
-                                      expect_failure=expect_failure)
+                                      expect_failure=expect_failure, env=env)
         result.password_file = Path(all_vars["m365_password_file"]) if all_vars["m365_password_file"] else None
         return result
 
