@@ -18,6 +18,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
+from ansible_collections.m365.cloud_identity.plugins.module_utils.validation import shape_problems
+
 try:
     from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import (
         GraphClient,
@@ -115,7 +117,14 @@ class GraphModule(object):
         spec = dict(GRAPH_CONNECTION_SPEC)
         spec.update(argument_spec)
         ansible_module_kwargs.setdefault("supports_check_mode", True)
+        shapes = _shape_problems(spec)
+        for name in shapes:
+            # Let AnsibleModule accept the value as it is, then fail with a message that names the option.
+            # no_log: its sub-options may hold secrets (a user's password).
+            spec[name] = dict(type="raw", aliases=spec[name].get("aliases") or [], no_log=True)
         self.module = AnsibleModule(argument_spec=spec, **ansible_module_kwargs)
+        if shapes:
+            self.fail("; ".join(shapes[name] for name in sorted(shapes)))
         self._client = None
         self._check_credential()
 
@@ -179,6 +188,15 @@ class GraphModule(object):
         if failure:
             self.fail(failure, **result)
         return result
+
+
+def _shape_problems(spec):
+    """Options with sub-options given in the wrong shape, read from the raw module arguments."""
+    try:
+        from ansible.module_utils.basic import _load_params
+        return shape_problems(spec, _load_params())
+    except Exception:  # an Ansible without _load_params: leave the check to AnsibleModule
+        return {}
 
 
 def watch_permissions(client, module_name=None):

@@ -106,6 +106,48 @@ def permanent_problem(item, object_name):
     return None
 
 
+def _type_name(value):
+    return {str: "a string", int: "a number", float: "a number", bool: "a boolean", list: "a list",
+            dict: "a mapping"}.get(type(value), type(value).__name__)
+
+
+def shape_problems(spec, params, prefix=""):
+    """{top-level option: message} for options with sub-options given in the wrong shape.
+
+    Ansible's own message for these names no option ("dictionary requested, could not parse JSON or
+    key=value"), so they are checked first. The message names the type, never the value (it may be
+    a secret typed in the wrong place).
+    """
+    problems = {}
+    for name, rule in spec.items():
+        value = None
+        for key in [name] + list(rule.get("aliases") or []):
+            if isinstance(params, dict) and params.get(key) is not None:
+                value = params[key]
+        if value is None or not rule.get("options"):
+            continue
+        label = prefix + name
+        if rule.get("type") == "dict":
+            elements, where = [value], [label]
+        elif rule.get("type") == "list" and rule.get("elements") == "dict":
+            if not isinstance(value, list):
+                problems[name] = "%s must be a list of mappings, got %s" % (label, _type_name(value))
+                continue
+            elements, where = value, ["%s[%d]" % (label, index) for index in range(len(value))]
+        else:
+            continue
+        for element, element_label in zip(elements, where):
+            if not isinstance(element, dict):
+                problems[name] = "%s must be a mapping of its options (%s), got %s" % (
+                    element_label, ", ".join(sorted(rule["options"])), _type_name(element))
+                break
+            inner = shape_problems(rule["options"], element, element_label + ".")
+            if inner:
+                problems[name] = next(iter(inner.values()))
+                break
+    return problems
+
+
 def same_name(name):
     """A display name as matching compares it: Unicode NFC, case-folded.
 

@@ -109,3 +109,17 @@ def test_composed_and_decomposed_names_are_one_group():
     directory.add_groups([{"id": "11111111-1111-1111-1111-111111111111", "displayName": composed}], complete=True)
     assert directory.knows_group(decomposed)
     assert validation.spellings(decomposed) == [decomposed, composed]
+
+
+def test_options_with_sub_options_in_the_wrong_shape_are_named():
+    spec = {"members": {"type": "dict", "options": {"add": {}, "set": {}}},
+            "users": {"type": "list", "elements": "dict", "options": {
+                "groups": {"type": "dict", "options": {"add": {}}}, "password": {"no_log": True}}},
+            "name": {"type": "str"}}
+    assert validation.shape_problems(spec, {"members": "abc", "name": "x"}) == {
+        "members": "members must be a mapping of its options (add, set), got a string"}
+    assert validation.shape_problems(spec, {"users": "Secret!123"}) == {
+        "users": "users must be a list of mappings, got a string"}
+    problems = validation.shape_problems(spec, {"users": [{"groups": {"add": []}}, {"groups": ["g"]}]})
+    assert problems == {"users": "users[1].groups must be a mapping of its options (add), got a list"}
+    assert validation.shape_problems(spec, {"users": [{"password": "Secret!123"}], "members": {"add": []}}) == {}
