@@ -133,9 +133,11 @@ def managed_identity_client(monkeypatch, response, **options):
     return client, transport
 
 
-@pytest.mark.parametrize("cloud, resource", [("public", "https://graph.microsoft.com"),
-                                              ("usgov", "https://graph.microsoft.us"),
-                                              ("china", "https://microsoftgraph.chinacloudapi.cn")])
+@pytest.mark.parametrize("cloud, resource", [
+    ("public", "https://graph.microsoft.com"),
+    ("usgov", "https://graph.microsoft.us"),
+    ("china", "https://microsoftgraph.chinacloudapi.cn"),
+])
 def test_imds_request_on_an_azure_vm(no_managed_identity_env, cloud, resource):
     client, transport = managed_identity_client(
         no_managed_identity_env, make_response(200, {"access_token": "vm-token", "expires_in": "86399",
