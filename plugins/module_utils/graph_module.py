@@ -97,8 +97,8 @@ def graph_error_message(error):
     context = getattr(error, "context", None)
     if context:
         return "Failed to %s: %s" % (context, message)
-    if getattr(error, "code", None) == "InvalidConfiguration":
-        return message  # names the option already; no request was made
+    if getattr(error, "code", None) in ("InvalidConfiguration", "MissingPermission"):
+        return message  # says what to fix, and that nothing was sent
     return "Microsoft Graph request failed: %s" % message
 
 

@@ -150,9 +150,6 @@ def validate_spec(spec):
     if spec.get("visibility") == "HiddenMembership" and spec.get("group_type") != "microsoft365":
         raise GroupSpecError("visibility HiddenMembership applies to microsoft365 groups only; use Private "
                              "or Public for a security group")
-    if spec.get("membership_rule_processing_state") and not spec.get("membership_rule"):
-        raise GroupSpecError("membership_rule_processing_state applies to dynamic groups: give the group's "
-                             "membership_rule with it")
     for relation in ("members", "owners"):
         _check_relation(relation, spec.get(relation))
     rule = _check_rule(spec)
@@ -400,6 +397,9 @@ class GroupManager:
             body["groupTypes"] = types + ["DynamicMembership"]
             body["membershipRule"] = spec["membership_rule"]
             body["membershipRuleProcessingState"] = spec.get("membership_rule_processing_state") or "On"
+        elif spec.get("membership_rule_processing_state"):
+            raise GroupSpecError("membership_rule_processing_state applies to dynamic groups: give a "
+                                 "membership_rule to create group '%s' as a dynamic group" % item_key(spec))
         for option, prop in (("description", "description"), ("unique_name", "uniqueName"),
                              ("visibility", "visibility")):
             if spec.get(option):

@@ -57,7 +57,6 @@ def test_permanent_with_absent_is_fine():
 @pytest.mark.parametrize("spec, expected", [
     (dict(display_name="g", visibility="Private"), "visibility needs group_type"),
     (dict(display_name="g", group_type="security", visibility="HiddenMembership"), "microsoft365 groups only"),
-    (dict(display_name="g", membership_rule_processing_state="Paused"), "give the group's membership_rule"),
     (dict(display_name="g", state="present", permanent=True), "permanent: true applies to state: absent"),
     (dict(display_name="g\tx"), "display_name 'g\\tx' contains control"),
     (dict(display_name=" "), "only whitespace"),
@@ -123,3 +122,11 @@ def test_options_with_sub_options_in_the_wrong_shape_are_named():
     problems = validation.shape_problems(spec, {"users": [{"groups": {"add": []}}, {"groups": ["g"]}]})
     assert problems == {"users": "users[1].groups must be a mapping of its options (add), got a list"}
     assert validation.shape_problems(spec, {"users": [{"password": "Secret!123"}], "members": {"add": []}}) == {}
+
+
+def test_processing_state_without_a_rule_is_refused_on_create():
+    from ansible_collections.m365.cloud_identity.plugins.module_utils.groups import GroupManager
+    with pytest.raises(GroupSpecError, match="membership_rule_processing_state applies to dynamic groups"):
+        GroupManager._create_body(dict(display_name="g", membership_rule_processing_state="Paused"), None)
+    # On an existing dynamic group, pausing alone is fine (validate_spec lets it through).
+    validate_spec(dict(display_name="g", membership_rule_processing_state="Paused"))
