@@ -110,8 +110,8 @@ notes:
     with admin consent. Each module lists the least-privileged permissions it needs. When the app's token
     plainly lacks the permission a write needs, the task fails before that write, naming the permission.
   - Give credentials through the environment variables (or C(module_defaults) from vaulted variables),
-    not as options built with C(lookup('env', ...)): option values are written into the module's
-    temporary files on the host that runs it.
+    not as options built with C(lookup('env', ...)), because option values are written into the
+    module's temporary files on the host that runs it.
   - Set the connection options once for all modules of the collection with
     C(module_defaults) and the action group C(group/m365.cloud_identity.graph).
 requirements:
