@@ -189,7 +189,7 @@ def figure(caption, svg):
 # ---- tables --------------------------------------------------------------------------------------
 
 
-def table(caption, columns, rows, total=None, empty="None."):
+def table(caption, columns, rows, total=None, empty="None.", table_id=None):
     """columns: [(heading, numeric?)]; rows: lists of cell values (already-escaped Markup via _Raw)."""
     head = "".join('<th scope="col"%s>%s</th>' % (' class="num"' if numeric else "", escape(name))
                    for name, numeric in columns)
@@ -201,8 +201,8 @@ def table(caption, columns, rows, total=None, empty="None."):
             _cell(value, numeric) for value, (_, numeric) in zip(total, columns)))
     if not rows:
         body.append('<tr><td colspan="%d" class="muted">%s</td></tr>' % (len(columns), escape(empty)))
-    return '<table><caption>%s</caption><thead><tr>%s</tr></thead><tbody>%s</tbody></table>' % (
-        escape(caption), head, "".join(body))
+    return '<table%s><caption>%s</caption><thead><tr>%s</tr></thead><tbody>%s</tbody></table>' % (
+        _attrs(id=table_id) if table_id else "", escape(caption), head, "".join(body))
 
 
 class _Raw(str):
@@ -257,7 +257,7 @@ def licence_section(data):
                                     ("Used %", True), ("In error", True)], rows,
                   total=["Total", totals["enabled"], totals["consumed"], totals["free"],
                          round(100.0 * totals["consumed"] / totals["enabled"], 1) if totals["enabled"] else 0.0,
-                         totals["in_error"]], empty="The tenant has no subscribed SKU.")
+                         totals["in_error"]], empty="The tenant has no subscribed SKU.", table_id="table-licences")
     parts = ['<section id="licences"><h2>Licences</h2>',
              '<p class="lead">Seats bought and in use per product. A seat in error is an assignment that did not '
              'take, usually a group-based licence with no free seat left (<code>CountViolation</code>).</p>',

@@ -55,7 +55,7 @@ options:
     description:
       - The changes applying a tenant spec would make, one entry per stage, for the report's drift section.
         Each entry takes C(name) and a list-form module's check-mode C(results) and C(summary), or C(error)
-        when that check run failed. playbooks/report.yml fills it from M(m365.cloud_identity.aad_group),
+        when that check run failed; an entry with C(skipped) true is left out. playbooks/report.yml fills it from M(m365.cloud_identity.aad_group),
         M(m365.cloud_identity.aad_user), M(m365.cloud_identity.aad_guest) and
         M(m365.cloud_identity.aad_license) run in check mode on the spec.
       - Omit it for a report without a drift section.
@@ -165,6 +165,8 @@ import datetime
 import json
 import os
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import GraphModule
 from ansible_collections.m365.cloud_identity.plugins.module_utils.report_html import render
 from ansible_collections.m365.cloud_identity.plugins.module_utils.tenant_report import (
@@ -206,12 +208,18 @@ def main_logic(graph):
         graph.fail("top must be 1 or more, got %d" % params["top"])
     if not os.path.isdir(os.path.dirname(os.path.abspath(html_path))):
         graph.fail("path: the directory of %s does not exist; create it first" % html_path)
-    for index, stage in enumerate(params.get("drift") or []):
-        if not stage.get("name"):
-            graph.fail("drift[%d]: each stage needs a name (and the module's results and summary, or error)" % index)
+    drift = None
+    if params.get("drift") is not None:
+        drift = []
+        for index, stage in enumerate(params["drift"]):
+            if not stage.get("name"):
+                graph.fail("drift[%d]: each stage needs a name (and the module's results and summary, or error)"
+                           % index)
+            if not boolean(stage.get("skipped") or False, strict=False):
+                drift.append(stage)
 
     now = datetime.datetime.now(datetime.timezone.utc)
-    report = build_report(read_tenant(graph.client), now, top=params["top"], drift=params.get("drift"),
+    report = build_report(read_tenant(graph.client), now, top=params["top"], drift=drift,
                           title=params["title"])
     page = render(report)
     changed = not (os.path.exists(html_path) and unchanged_since(json_path, report))
