@@ -23,7 +23,7 @@ description:
     location; guests by invitation state and age, with the oldest pending invitations; groups by kind,
     the largest groups and every dynamic membership rule; and, when O(drift) is given, what applying
     a tenant spec would change.'
-  - The page needs nothing beside itself (no script, no web font, no network): styles are inline and
+  - The page needs nothing beside itself (no script, no web font, no network). Styles are inline and
     charts are inline SVG images with a title and a description, each with a table of the same numbers.
     It prints cleanly.
   - Figures are aggregated in the module, so a 10,000-user tenant gives a page of a few hundred rows;
