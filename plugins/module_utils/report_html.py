@@ -68,7 +68,7 @@ section { border-top: 2px solid var(--ink); margin-top: 30px; padding-top: 6px; 
 h2 { font-size: 1.3rem; margin: 4px 0 2px; }
 h3 { font-size: 1.02rem; margin: 18px 0 6px; }
 p.lead { color: var(--muted); margin: 0 0 10px; }
-.pair { display: grid; grid-template-columns: repeat(auto-fit, minmax(340px, 1fr)); gap: 10px 28px; align-items: start; }
+.pair { display: grid; grid-template-columns: repeat(auto-fit, minmax(380px, 1fr)); gap: 10px 28px; align-items: start; }
 figure { margin: 8px 0; break-inside: avoid; }
 figure svg { width: 100%; height: auto; display: block; }
 figcaption { font-weight: 600; font-size: .95rem; margin-bottom: 4px; }
@@ -94,6 +94,9 @@ footer { margin-top: 36px; color: var(--muted); font-size: .8rem; }
   nav { display: none; }
   section { break-before: auto; }
   h2, h3, figcaption { break-after: avoid; }
+  /* One column on paper: a chart at half an A4 width would print its labels too small to read. */
+  .pair { grid-template-columns: 1fr; }
+  figure svg { max-width: 15cm; }
 }
 """
 
