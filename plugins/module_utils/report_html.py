@@ -137,14 +137,15 @@ def bar_chart(chart_id, title, description, labels, series, stacked=False):
     top = LEGEND_HEIGHT if legend else 4
     height = top + max(rows, 1) * row_height + 6
     if stacked:
-        peak = max([sum(values[i] for _, _, values in series) for i in range(rows)] or [0])
+        peak = max([sum(entry[2][i] for entry in series) for i in range(rows)] or [0])
     else:
-        peak = max([v for _, _, values in series for v in values] or [0])
+        peak = max([value for entry in series for value in entry[2]] or [0])
     scale = BAR_AREA / float(peak) if peak else 0.0
     title_id, desc_id = chart_id + "-title", chart_id + "-desc"
-    parts = ['<svg%s>' % _attrs(xmlns="http://www.w3.org/2000/svg", viewBox="0 0 %d %d" % (CHART_WIDTH, height),
-                                 role="img", aria_labelledby="%s %s" % (title_id, desc_id),
-                                 id=chart_id, class_="chart", data_bars=rows * len(series)),
+    svg_attributes = _attrs(xmlns="http://www.w3.org/2000/svg", viewBox="0 0 %d %d" % (CHART_WIDTH, height),
+                            role="img", aria_labelledby="%s %s" % (title_id, desc_id),
+                            id=chart_id, class_="chart", data_bars=rows * len(series))
+    parts = ['<svg%s>' % svg_attributes,
              '<title id="%s">%s</title>' % (title_id, escape(title)),
              '<desc id="%s">%s</desc>' % (desc_id, escape(description))]
     if legend:
@@ -179,8 +180,8 @@ def bar_chart(chart_id, title, description, labels, series, stacked=False):
                     _attrs(x="%.1f" % (LABEL_WIDTH + width + 5), y=bar_y + BAR_HEIGHT - 3, class_="value"),
                     escape(_fmt(value))))
         if stacked:
-            parts.append('<text%s>%s</text>' % (_attrs(x="%.1f" % (x + 5), y=y + BAR_HEIGHT - 3, class_="value"),
-                                                 escape(_fmt(total))))
+            total_position = _attrs(x="%.1f" % (x + 5), y=y + BAR_HEIGHT - 3, class_="value")
+            parts.append('<text%s>%s</text>' % (total_position, escape(_fmt(total))))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -198,10 +199,10 @@ def table(caption, columns, rows, total=None, empty="None.", table_id=None):
                    for name, numeric in columns)
     body = []
     for row in rows:
-        body.append("<tr>%s</tr>" % "".join(_cell(value, numeric) for value, (_, numeric) in zip(row, columns)))
+        body.append("<tr>%s</tr>" % "".join(_cell(value, column[1]) for value, column in zip(row, columns)))
     if total:
         body.append('<tr class="total">%s</tr>' % "".join(
-            _cell(value, numeric) for value, (_, numeric) in zip(total, columns)))
+            _cell(value, column[1]) for value, column in zip(total, columns)))
     if not rows:
         body.append('<tr><td colspan="%d" class="muted">%s</td></tr>' % (len(columns), escape(empty)))
     return '<table%s><caption>%s</caption><thead><tr>%s</tr></thead><tbody>%s</tbody></table>' % (
@@ -290,8 +291,8 @@ def user_section(data):
         [("Enabled", "enabled", [d["enabled"] for d in departments]),
          ("Disabled", "disabled", [d["disabled"] for d in departments])], stacked=True)
     rows = [[d["department"], d["users"], d["enabled"], d["disabled"]] for d in departments]
-    counts = table("Accounts per department", [("Department", False), ("Accounts", True), ("Enabled", True),
-                                                ("Disabled", True)], rows,
+    counts = table("Accounts per department",
+                   [("Department", False), ("Accounts", True), ("Enabled", True), ("Disabled", True)], rows,
                    total=["All departments", data["total"], data["enabled"], data["disabled"]],
                    empty="No member accounts.")
     missing = data["without_usage_location_sample"]
@@ -304,8 +305,8 @@ def user_section(data):
     return "".join([
         '<section id="users"><h2>Member accounts</h2>',
         '<p class="lead">%s accounts, %s enabled and %s disabled. An account needs a usage location before a '
-        'licence can be assigned to it directly.</p>' % (_fmt(data["total"]), _fmt(data["enabled"]),
-                                                          _fmt(data["disabled"])),
+        'licence can be assigned to it directly.</p>' % (
+            _fmt(data["total"]), _fmt(data["enabled"]), _fmt(data["disabled"])),
         '<div class="pair">%s%s</div>' % (figure("Accounts per department", chart), counts),
         no_location, "</section>"])
 
@@ -319,9 +320,9 @@ def guest_section(data):
     state_chart = bar_chart(
         "chart-guest-states", "Guests by invitation state",
         "Guests whose invitation is pending, accepted, or in another state.",
-        [label for _, label, _ in STATE_LABELS], [("Guests", "count", [states[key] for key, _, _ in STATE_LABELS])])
+        [entry[1] for entry in STATE_LABELS], [("Guests", "count", [states[entry[0]] for entry in STATE_LABELS])])
     state_table = table("Guests by state", [("State", False), ("Guests", True)],
-                        [[label, states[key]] for key, label, _ in STATE_LABELS],
+                        [[entry[1], states[entry[0]]] for entry in STATE_LABELS],
                         total=["All guests", data["total"]])
     ages = data["by_age"]
     age_chart = bar_chart(
@@ -348,7 +349,7 @@ def group_section(data):
     kinds = list(data["by_kind"].items())
     kind_chart = bar_chart("chart-group-kinds", "Groups by kind",
                            "Security, Microsoft 365, dynamic and distribution groups.",
-                           [k for k, _ in kinds], [("Groups", "count", [v for _, v in kinds])])
+                           [kind for kind, count in kinds], [("Groups", "count", [count for kind, count in kinds])])
     kind_table = table("Groups by kind", [("Kind", False), ("Groups", True)], [[k, v] for k, v in kinds],
                        total=["All groups", data["total"]])
     largest = data["largest"]
@@ -382,9 +383,9 @@ def drift_section(data):
                       "Objects each stage of the spec would create, update, restore or delete.",
                       [s["name"] for s in stages],
                       [(label, key, [s["summary"][key] for s in stages]) for key, label in shown], stacked=True)
-    rows = [[s["name"]] + [s["summary"][key] for key, _ in DRIFT_COLUMNS] + [s["summary"]["unchanged"]]
+    rows = [[s["name"]] + [s["summary"][column[0]] for column in DRIFT_COLUMNS] + [s["summary"]["unchanged"]]
             for s in stages]
-    counts = table("Changes per stage", [("Stage", False)] + [(label, True) for _, label in DRIFT_COLUMNS]
+    counts = table("Changes per stage", [("Stage", False)] + [(column[1], True) for column in DRIFT_COLUMNS]
                    + [("Unchanged", True)], rows, empty="No stage ran.")
     parts = ['<section id="drift"><h2>Drift from the spec</h2>',
              '<p class="lead">What applying the tenant spec would change now, from a check-mode run of the '
@@ -394,8 +395,8 @@ def drift_section(data):
              '<div class="pair">%s%s</div>' % (figure("Changes per stage", chart), counts)]
     for stage in stages:
         if stage["error"]:
-            parts.append('<p class="warn">%s: the check run failed: %s</p>' % (escape(stage["name"]),
-                                                                                escape(stage["error"])))
+            parts.append('<p class="warn">%s: the check run failed: %s</p>' % (
+                escape(stage["name"]), escape(stage["error"])))
         if stage["items"]:
             caption = "%s that would change" % stage["name"]
             if stage["more_items"]:

@@ -137,14 +137,14 @@ def test_report_of_a_seeded_tenant_reads_well_in_chromium(seeded, run_playbook, 
         selector = "#%s rect.bar%s" % (chart, "." + kind if kind else "")
         return tab.eval_on_selector_all(selector, "els => els.map(e => [Number(e.dataset.value), e.getBBox().width])")
 
-    assert [value for value, _ in bars("chart-licences", "purchased")] == [s["enabled"] for s in skus]
-    assert [value for value, _ in bars("chart-licences", "consumed")] == [s["consumed"] for s in skus]
+    assert [drawn_bar[0] for drawn_bar in bars("chart-licences", "purchased")] == [s["enabled"] for s in skus]
+    assert [drawn_bar[0] for drawn_bar in bars("chart-licences", "consumed")] == [s["consumed"] for s in skus]
     # Drawn: a bar is as wide as its value allows (the largest is the widest, zero is empty).
     drawn = bars("chart-licences", "purchased")
-    widest = max(drawn, key=lambda bar: bar[1])
+    widest = max(drawn, key=lambda drawn_bar: drawn_bar[1])
     assert widest[0] == max(s["enabled"] for s in skus) and widest[1] > 100
     assert len(bars("chart-departments")) == 2 * len(data["users"]["by_department"])
-    assert [value for value, _ in bars("chart-guest-states")] == [1, 1, 0]
+    assert [drawn_bar[0] for drawn_bar in bars("chart-guest-states")] == [1, 1, 0]
     assert len(bars("chart-guest-ages")) == 3 * 5
     assert len(bars("chart-group-kinds")) == 4
     assert len(bars("chart-largest-groups")) == len(data["groups"]["largest"])
