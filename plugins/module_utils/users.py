@@ -782,7 +782,8 @@ class UserEngine(object):
         if item.get("password") is not None:
             plan.password = item["password"]
         else:
-            if not self.password_file:
+            if not self.password_file and not self.check_mode:
+                # Check mode generates nothing, so a drift preview of a spec needs no password_file.
                 raise ItemError("user %s would get a generated password, and results never carry passwords: set "
                                 "password_file (the password is appended there, mode 0600) or give password"
                                 % plan.key)

@@ -562,3 +562,9 @@ def test_bulk_restore_finds_deleted_users_with_one_read():
     assert [p.action for p in plans].count("restored") == 5
     assert [c for c in graph.calls if c[0] == "GET"].count(("GET", "/directory/deletedItems/microsoft.graph.user")) == 1
     assert len(graph.users) == 25 and graph.deleted == {}
+
+
+def test_check_mode_predicts_a_creation_without_a_password_file():
+    graph = FakeGraph()
+    _engine, plans = run(graph, [item(display_name="Alice")], check_mode=True, password_file=None)
+    assert plans[0].action == "created" and not plans[0].failed and graph.writes == []
