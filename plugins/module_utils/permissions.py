@@ -144,7 +144,7 @@ def missing_for_request(roles, method, path, body=None):
 def describe(purpose, permissions, roles=None):
     """The message part that names the permission(s) to grant."""
     least = permissions[0]
-    others = [p for p in permissions[1:]]
+    others = list(permissions[1:])
     text = "To %s the app registration needs the Microsoft Graph application permission %s" % (purpose, least)
     if others:
         text += " (or %s)" % " or ".join(others)

@@ -97,6 +97,11 @@ def user_kinds():
     }
 
 
+def both_add_and_remove(group, draw):
+    ref = upn(draw)
+    return group(draw, members={"add": [ref], "remove": [ref]}) + ("members",)
+
+
 def group_kinds():
     def group(draw, **options):
         base = {"display_name": "Bad Group " + draw(WORD), "group_type": "security"}
@@ -120,8 +125,7 @@ def group_kinds():
         "group mail_nickname over 64": lambda d: group(d, mail_nickname="m" * d(st.integers(65, 100)))
         + ("mail_nickname",),
         "members set with add": lambda d: group(d, members={"set": [upn(d)], "add": [upn(d)]}) + ("members",),
-        "members add and remove": lambda d: (lambda ref: group(d, members={"add": [ref], "remove": [ref]})
-                                             + ("members",))(upn(d)),
+        "members add and remove": lambda d: both_add_and_remove(group, d),
         "unknown group_type": lambda d: group(d, group_type=d(WORD)) + ("group_type",),
         "group id not a guid": lambda d: ("aad_group", {"id": d(WORD)}, "id"),
         "rule on role-assignable group": lambda d: group(d, is_assignable_to_role=True,
