@@ -19,7 +19,7 @@ REQUIREMENTS := requirements.txt test-requirements.txt sandbox/requirements.txt
 BUILD := .build
 COLLECTIONS := $(BUILD)/collections
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/m365/cloud_identity
-SANITY_ROOT := $(BUILD)/sanity/ansible_collections/m365/cloud_identity
+COLLECTION_PATH_IN_ROOT := ansible_collections/m365/cloud_identity
 VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 ARTIFACT := $(BUILD)/m365-cloud_identity-$(VERSION).tar.gz
 
@@ -34,7 +34,10 @@ JOBS ?= 2
 SANITY_PYTHONS ?= 3.9 3.10 3.11 3.12 3.13
 # Sanity tests to leave out (e.g. SANITY_SKIP="pylint"); none by default.
 SANITY_SKIP ?=
-ANSIBLE_TEST_HOME := $(abspath $(BUILD)/ansible-test-home)
+# The oldest ansible-core meta/runtime.yml accepts; sanity also runs with it.
+SANITY_OLDEST_CORE ?= 2.16
+OLDEST_CORE_VENV := $(BUILD)/ansible-core-$(SANITY_OLDEST_CORE)
+OLDEST_CORE_STAMP := $(OLDEST_CORE_VENV)/.installed
 SANITY_PYTHONS_DIR := $(abspath $(BUILD)/sanity-pythons)
 
 export ANSIBLE_COLLECTIONS_PATH := $(abspath $(COLLECTIONS))
@@ -44,7 +47,7 @@ export ANSIBLE_LOCALHOST_WARNING := false
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv collection demo sandbox test unit integration lint sanity build clean
+.PHONY: help venv collection demo sandbox test unit integration lint sanity sanity-newest sanity-oldest build clean
 
 help:
 	@echo "make demo         run playbooks/demo.yml against a local Graph sandbox"
@@ -169,25 +172,46 @@ lint: venv collection
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/ansible-lint --profile production
 
 # ansible-test wants the collection at .../ansible_collections/<ns>/<name> on its own,
-# so it runs on exactly what ships: the Galaxy artifact unpacked under $(BUILD)/sanity,
-# marked as the content root so that ansible-test does not walk up into this
-# repository's git checkout. Each test runs in a virtualenv of ansible-test's own
-# pinned tools, installed from PyPI on the first run and kept under
-# $(ANSIBLE_TEST_HOME). ansible-test bootstraps pip into those with a script from
-# ci-files.testing.ansible.com; the cache is seeded with .ci/ansible_test_get_pip.py,
-# which does the same from PyPI. Module code is compiled and imported on every
-# target Python found ($(SANITY_PYTHONS)); missing ones are skipped with a warning.
-sanity: build
-	@rm -rf $(BUILD)/sanity
-	@mkdir -p $(SANITY_ROOT)
-	@tar -xzf $(ARTIFACT) -C $(SANITY_ROOT)
+# so it runs on exactly what ships: the Galaxy artifact unpacked under
+# $(BUILD)/sanity-<core>, marked as the content root so that ansible-test does not walk
+# up into this repository's git checkout. It runs twice: with the project venv's
+# ansible-core (the newest) and with the oldest release meta/runtime.yml accepts
+# ($(SANITY_OLDEST_CORE), in its own virtualenv $(OLDEST_CORE_VENV)). Each sanity test
+# runs in a virtualenv of ansible-test's own pinned tools, installed from PyPI on the
+# first run and kept under $(BUILD)/ansible-test-home-<core>. ansible-test bootstraps
+# pip into those with a script from ci-files.testing.ansible.com; the cache is seeded
+# with .ci/ansible_test_get_pip.py, which does the same from PyPI. Module code is
+# compiled and imported on every target Python found ($(SANITY_PYTHONS)) that the core
+# supports; missing ones are skipped with a warning.
+sanity: sanity-newest sanity-oldest
+
+sanity-newest: build
+	$(call run_sanity,$(abspath $(BIN)),newest)
+
+sanity-oldest: build $(OLDEST_CORE_STAMP)
+	$(call run_sanity,$(abspath $(OLDEST_CORE_VENV)/bin),$(SANITY_OLDEST_CORE))
+
+$(OLDEST_CORE_STAMP):
+	rm -rf $(OLDEST_CORE_VENV)
+	$(PY) -m venv $(OLDEST_CORE_VENV)
+	$(OLDEST_CORE_VENV)/bin/python -m pip install --quiet 'ansible-core==$(SANITY_OLDEST_CORE).*'
+	@touch $@
+
+# $(1): the bin directory of ansible-test's virtualenv; $(2): a name for its work directories.
+define run_sanity
+	@rm -rf $(BUILD)/sanity-$(2)
+	@mkdir -p $(BUILD)/sanity-$(2)/$(COLLECTION_PATH_IN_ROOT)
+	@tar -xzf $(ARTIFACT) -C $(BUILD)/sanity-$(2)/$(COLLECTION_PATH_IN_ROOT)
 	@$(link_sanity_pythons)
-	@pip_version=$$($(PY) -c 'import re, inspect, ansible_test._internal.python_requirements as r; print(re.search(r"pip=.([0-9.]+).", inspect.getsource(r)).group(1))'); \
-	mkdir -p $(ANSIBLE_TEST_HOME)/.ansible/test/cache; \
-	cp .ci/ansible_test_get_pip.py $(ANSIBLE_TEST_HOME)/.ansible/test/cache/get_pip_$${pip_version//./_}.py
-	cd $(SANITY_ROOT) && ANSIBLE_TEST_CONTENT_ROOT=$$PWD HOME=$(ANSIBLE_TEST_HOME) \
-	    PATH=$(SANITY_PYTHONS_DIR):$$PATH \
-	    $(abspath $(BIN))/ansible-test sanity --local --color no $(addprefix --skip-test ,$(SANITY_SKIP))
+	@home=$(abspath $(BUILD))/ansible-test-home-$(2); \
+	pip_version=$$($(1)/python -c 'import re, inspect, ansible_test._internal.python_requirements as r; print(re.search(r"pip=.([0-9.]+).", inspect.getsource(r)).group(1))'); \
+	mkdir -p $$home/.ansible/test/cache; \
+	cp .ci/ansible_test_get_pip.py $$home/.ansible/test/cache/get_pip_$${pip_version//./_}.py
+	@echo "ansible-test sanity with $$($(1)/ansible --version | head -n 1)"
+	cd $(BUILD)/sanity-$(2)/$(COLLECTION_PATH_IN_ROOT) && ANSIBLE_TEST_CONTENT_ROOT=$$PWD \
+	    HOME=$(abspath $(BUILD))/ansible-test-home-$(2) PATH=$(SANITY_PYTHONS_DIR):$$PATH \
+	    $(1)/ansible-test sanity --local --color no $(addprefix --skip-test ,$(SANITY_SKIP))
+endef
 
 build: venv
 	@mkdir -p $(BUILD)
