@@ -40,6 +40,13 @@ OLDEST_CORE_VENV := $(BUILD)/ansible-core-$(SANITY_OLDEST_CORE)
 OLDEST_CORE_STAMP := $(OLDEST_CORE_VENV)/.installed
 SANITY_PYTHONS_DIR := $(abspath $(BUILD)/sanity-pythons)
 
+# galaxy-importer releases `make importer` runs: the one Red Hat's partner certification
+# workflow pins, and the newest.
+IMPORTER_VERSIONS ?= 0.4.31 0.4.44
+RELEASE_VENV := $(BUILD)/release-venv
+RELEASE_STAMP := $(RELEASE_VENV)/.requirements-installed
+EE_DEFINITION := extensions/awx/execution-environment/execution-environment.yml
+
 export ANSIBLE_COLLECTIONS_PATH := $(abspath $(COLLECTIONS))
 export ANSIBLE_NOCOLOR := 1
 # The demo runs on the implicit localhost (with the venv's Python); no inventory needed.
@@ -47,7 +54,7 @@ export ANSIBLE_LOCALHOST_WARNING := false
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv collection demo sandbox test unit integration lint sanity sanity-newest sanity-oldest build clean
+.PHONY: help venv collection demo sandbox test unit integration lint sanity sanity-newest sanity-oldest build publish importer changelog docs ee clean
 
 help:
 	@echo "make demo         run playbooks/demo.yml against a local Graph sandbox"
@@ -152,7 +159,7 @@ sandbox: venv collection
 # Every part runs even if an earlier one failed; the target fails if any did.
 test: venv collection
 	@failed=(); summary=(); \
-	for part in unit integration lint build sanity; do \
+	for part in unit integration lint build sanity publish; do \
 	  start=$$(date +%s); \
 	  echo "=== make $$part"; \
 	  if $(MAKE) --no-print-directory $$part; then status=passed; else status=FAILED; failed+=("$$part"); fi; \
@@ -214,6 +221,70 @@ define run_sanity
 	    HOME=$(abspath $(BUILD))/ansible-test-home-$(2) PATH=$(SANITY_PYTHONS_DIR):$$PATH \
 	    $(1)/ansible-test sanity --local --color no $(addprefix --skip-test ,$(SANITY_SKIP))
 endef
+
+# --- publishing ------------------------------------------------------------------
+
+# What Galaxy / Automation Hub and certification check, on the artifact `make build`
+# makes: galaxy-importer (the release the certification workflow pins and the newest;
+# each in its own virtualenv under $(BUILD)), the changelog, the docsite, and the
+# example execution environment. The tools of release-requirements.txt live in
+# $(RELEASE_VENV), apart from .venv, so that their pins never clash with the project's.
+publish: importer changelog docs ee
+
+importer: build
+	@for version in $(IMPORTER_VERSIONS); do \
+	  venv=$(BUILD)/galaxy-importer-$$version; \
+	  if [ ! -e $$venv/.installed ]; then \
+	    rm -rf $$venv; $(PY) -m venv $$venv; \
+	    $$venv/bin/python -m pip install --quiet "galaxy-importer==$$version"; touch $$venv/.installed; \
+	  fi; \
+	  echo "galaxy-importer $$version on $(ARTIFACT)"; \
+	  log=$$venv/import.log; \
+	  if ! (cd $(BUILD) && PATH=$$PWD/galaxy-importer-$$version/bin:$$PATH \
+	        galaxy-importer-$$version/bin/python -m galaxy_importer.main $(notdir $(ARTIFACT))) > $$log 2>&1; then \
+	    cat $$log; echo "galaxy-importer $$version refused the artifact" >&2; exit 1; \
+	  fi; \
+	  if grep -E '^(WARNING|ERROR)' $$log | grep -v 'Ignore files skip ansible-test sanity tests, found ignore-[0-9.]*\.txt with 0 statement'; then \
+	    echo "galaxy-importer $$version: the warnings above would show on the collection's page" >&2; exit 1; \
+	  fi; \
+	  tail -n 1 $$log; \
+	done
+
+$(RELEASE_STAMP): release-requirements.txt
+	@if [ ! -x $(RELEASE_VENV)/bin/python ]; then $(PY) -m venv $(RELEASE_VENV); fi
+	$(RELEASE_VENV)/bin/python -m pip install --quiet -r release-requirements.txt
+	@touch $@
+
+# Fragments are valid, and CHANGELOG.md is what changelogs/changelog.yaml renders to
+# (`antsibull-changelog release` writes both; see CONTRIBUTING.md).
+changelog: $(RELEASE_STAMP) collection
+	PATH=$(abspath $(RELEASE_VENV)/bin):$$PATH antsibull-changelog lint
+	PATH=$(abspath $(RELEASE_VENV)/bin):$$PATH antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+	@PATH=$(abspath $(RELEASE_VENV)/bin):$$PATH antsibull-changelog generate --output $(BUILD)/CHANGELOG.md
+	@diff -u CHANGELOG.md $(BUILD)/CHANGELOG.md \
+	  || { echo "CHANGELOG.md is out of date: run antsibull-changelog generate" >&2; exit 1; }
+
+# The docsite guides (docs/docsite/) and the plugin docs as docs.ansible.com renders them.
+docs: $(RELEASE_STAMP) collection
+	PATH=$(abspath $(RELEASE_VENV)/bin):$$PATH antsibull-docs lint-collection-docs --plugin-docs $(COLLECTION_LINK)
+
+# ansible-builder writes the build context of the example execution environment
+# (building the image needs podman or docker: see docs/docsite/rst/guide_awx.rst), and
+# finds the collection's Python requirements the way the image build does: by
+# introspecting the artifact installed into a collections directory.
+ee: build $(RELEASE_STAMP)
+	@rm -rf $(BUILD)/ee-context $(BUILD)/ee-collections
+	$(RELEASE_VENV)/bin/ansible-builder create --file $(EE_DEFINITION) --context $(BUILD)/ee-context \
+	    --output-filename Containerfile
+	@grep -q 'ansible-galaxy collection install' $(BUILD)/ee-context/Containerfile
+	@grep -q 'm365.cloud_identity' $(BUILD)/ee-context/_build/requirements.yml
+	@$(RELEASE_VENV)/bin/ansible-galaxy collection install --force --offline -p $(BUILD)/ee-collections $(ARTIFACT) >/dev/null
+	$(RELEASE_VENV)/bin/ansible-builder introspect --sanitize $(BUILD)/ee-collections > $(BUILD)/ee-introspect.txt
+	@for library in msal requests cryptography; do \
+	  grep -q "^- '$$library" $(BUILD)/ee-introspect.txt \
+	    || { cat $(BUILD)/ee-introspect.txt; echo "$$library missing from the execution environment's requirements" >&2; exit 1; }; \
+	done
+	@echo "execution environment: build context in $(BUILD)/ee-context; Python requirements found: msal, requests, cryptography"
 
 build: venv
 	@mkdir -p $(BUILD)

@@ -90,6 +90,7 @@ notes:
 requirements:
   - msal
   - requests
+  - cryptography
 """
 
     # For modules that write: check mode predicts, --diff shows the changes.

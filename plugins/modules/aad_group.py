@@ -13,7 +13,7 @@ DOCUMENTATION = r"""
 ---
 module: aad_group
 short_description: Manage Microsoft Entra security, Microsoft 365 and dynamic groups, their members and owners
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Create, update, restore and delete cloud groups through Microsoft Graph v1.0 - security groups,
     Microsoft 365 groups and groups with dynamic membership - and manage their members and owners.
