@@ -216,7 +216,7 @@ define run_sanity
 	pip_version=$$($(1)/python -c 'import re, inspect, ansible_test._internal.python_requirements as r; print(re.search(r"pip=.([0-9.]+).", inspect.getsource(r)).group(1))'); \
 	mkdir -p $$home/.ansible/test/cache; \
 	cp .ci/ansible_test_get_pip.py $$home/.ansible/test/cache/get_pip_$${pip_version//./_}.py
-	@echo "ansible-test sanity with $$($(1)/ansible --version | head -n 1)"
+	@echo "ansible-test sanity with ansible-core $$($(1)/python -c 'import ansible.release; print(ansible.release.__version__)')"
 	cd $(BUILD)/sanity-$(2)/$(COLLECTION_PATH_IN_ROOT) && ANSIBLE_TEST_CONTENT_ROOT=$$PWD \
 	    HOME=$(abspath $(BUILD))/ansible-test-home-$(2) PATH=$(SANITY_PYTHONS_DIR):$$PATH \
 	    $(1)/ansible-test sanity --local --color no $(addprefix --skip-test ,$(SANITY_SKIP))
