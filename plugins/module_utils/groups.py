@@ -28,7 +28,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import (
+from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
     attribute_diff,
     failed_item,
     item_result,

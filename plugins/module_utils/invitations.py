@@ -31,7 +31,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported
     from urlparse import urlsplit
 
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import (
+from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
     attribute_diff,
     failed_item,
     item_result,

@@ -23,7 +23,7 @@ import difflib
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils import sku_reference
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import quote_key
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import failed_item, item_result
+from ansible_collections.m365.cloud_identity.plugins.module_utils.results import failed_item, item_result
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import (
     IN_CHUNK,
     Directory,
