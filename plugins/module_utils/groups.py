@@ -27,6 +27,7 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError
 from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
     attribute_diff,
@@ -36,12 +37,18 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.results import
 from ansible_collections.m365.cloud_identity.plugins.module_utils.membership_rule import RuleError
 from ansible_collections.m365.cloud_identity.plugins.module_utils.membership_rule import parse as parse_rule
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import (
+    REPLICATION_WAIT,
     Directory,
     ReferenceError,
-    directory_object_url,
     is_object_id,
     principal_name,
     unique,
+)
+from ansible_collections.m365.cloud_identity.plugins.module_utils.relations import (
+    alternate_key_path,
+    directory_object_url,
+    odata_literal,
+    odata_ref,
 )
 
 
@@ -54,8 +61,6 @@ MEMBER_SELECT = ["id", "userPrincipalName", "displayName", "uniqueName", "mail"]
 
 BIND_LIMIT = 20          # references per @odata.bind (FIDELITY 2.2)
 PREVIEW_LIMIT = 50       # UPNs listed in a membership preview
-ALREADY_EXISTS = "already exist"
-LAST_OWNER = "at least one owner"
 
 MAIL_NICKNAME_FORBIDDEN = re.compile(r"[@()\\\[\]\";:.<>, ]")
 VISIBILITIES = ("Public", "Private", "HiddenMembership")
@@ -183,14 +188,13 @@ def _check_rule(spec):
 # ---------------------------------------------------------------------------
 # Planning
 
-class GroupPlan:
+class GroupPlan(Plan):
     """What one item will do: the target group, its writes and its result."""
 
     def __init__(self, index, spec):
-        self.index = index
+        super(GroupPlan, self).__init__(index, spec, item_key(spec))
         self.spec = spec
         self.rule = None
-        self.key = item_key(spec)
         self.group = None           # current live group (Graph shape)
         self.deleted = None         # soft-deleted group to restore
         self.action = "unchanged"
@@ -201,16 +205,11 @@ class GroupPlan:
         self.to_add = {"members": [], "owners": []}   # what is still to add while applying
         self.names = {}             # object id -> name, for diffs
         self.purge = False
-        self.error = None
         self.preview = None
 
     @property
     def group_id(self):
         return (self.group or self.deleted or {}).get("id")
-
-    @property
-    def failed(self):
-        return self.error is not None
 
     @property
     def has_member_changes(self):
@@ -224,6 +223,7 @@ class GroupManager:
         self.client = client
         self.check_mode = check_mode
         self.directory = Directory(client)
+        self.sender = Sender(client)
         self._deleted_groups = None
         self._member_cache = {}
 
@@ -504,64 +504,74 @@ class GroupManager:
     # ---- apply ---------------------------------------------------------------
 
     def _apply(self, plans):
+        """The waves: objects, then updates and owners, members, removals, deletions."""
         for plan in plans:
             for relation, change in plan.changes.items():
                 plan.to_add[relation] = list(change["add"])
-        self._apply_creates([p for p in plans if p.action == "created"])
-        self._apply_restores([p for p in plans if p.action == "restored" and not p.failed])
+        self.sender.send([self._create_write(p) for p in plans if p.action == "created"]
+                         + [self._restore_write(p) for p in plans if p.action == "restored"])
         self._resolve_pending([p for p in plans if not p.failed])
-        self._apply_patches([p for p in plans if p.patch and not p.failed])
-        # Owners first, so that replacing the owner of a Microsoft 365 group never leaves it without one.
-        self._apply_adds([p for p in plans if not p.failed], "owners")
-        self._apply_adds([p for p in plans if not p.failed], "members")
-        self._apply_removes([p for p in plans if not p.failed], "members")
-        self._apply_removes([p for p in plans if not p.failed], "owners")
-        self._apply_deletes([p for p in plans if p.action == "deleted" and not p.failed])
-
-    def _run_batch(self, entries):
-        """entries: [(plan, request, context)]; a failed request fails its plan
-        (the first failure is the one reported). Returns the results."""
-        entries = [e for e in entries if not e[0].failed]
-        if not entries:
-            return []
-        results = self.client.batch([entry[1] for entry in entries])
-        for (plan, _request, context), result in zip(entries, results):
-            if not result.ok:
-                self._fail(plan, result.error, context)
-        return results
-
-    @staticmethod
-    def _fail(plan, error, context):
-        if not plan.failed:
-            error.context = context
-            plan.error = error
-
-    def _apply_creates(self, plans):
-        entries = []
+        live = [p for p in plans if not p.failed and p.action != "deleted"]
+        # Owners before members and removals, so replacing the owner of a Microsoft 365 group
+        # never leaves it without one.
+        self.sender.send([Write(p, "PATCH", "/groups/%s" % p.group_id, p.patch, "update group %s" % p.key)
+                          for p in live if p.patch]
+                         + [self._ref_write(p, "owners", object_id) for p in live for object_id in p.to_add["owners"]])
+        self._apply_member_adds([p for p in live if not p.failed])
+        for relation in ("members", "owners"):
+            self.sender.send([self._remove_write(p, relation, object_id) for p in live if not p.failed
+                              for object_id in p.changes.get(relation, {}).get("remove", [])])
+        self.sender.send([self._delete_writes(p) for p in plans if p.action == "deleted" and not p.failed])
         for plan in plans:
-            body = dict(plan.create_body)
-            # The first references ride on the create: at most 20 in total, owners first.
-            owners = plan.to_add["owners"][:BIND_LIMIT]
-            members = plan.to_add["members"][:BIND_LIMIT - len(owners)]
-            if owners:
-                body["owners@odata.bind"] = [directory_object_url(i) for i in owners]
-            if members:
-                body["members@odata.bind"] = [directory_object_url(i) for i in members]
-            plan.to_add["owners"] = plan.to_add["owners"][len(owners):]
-            plan.to_add["members"] = plan.to_add["members"][len(members):]
-            entries.append((plan, {"method": "POST", "url": "/groups", "body": body}, "create group %s" % plan.key))
-        for (plan, _request, _context), result in zip(entries, self._run_batch(entries)):
-            if result.ok:
-                plan.group = result.body
-                self.directory.add_groups([result.body])
+            if plan.action == "deleted" and plan.group is not None and not plan.failed:
+                self.directory.forget_group(plan.group["id"])
 
-    def _apply_restores(self, plans):
-        entries = [(p, {"method": "POST", "url": "/directory/deletedItems/%s/restore" % p.deleted["id"]},
-                    "restore group %s" % p.key) for p in plans]
-        for (plan, _request, _context), result in zip(entries, self._run_batch(entries)):
-            if result.ok:
-                plan.group = dict(plan.deleted, **(result.body or {}))
-                self.directory.add_groups([plan.group])
+    def _create_write(self, plan):
+        """A group with a unique_name is created by the upsert, so a retried or concurrent create
+        cannot make a twin (FIDELITY 7.2); without one, by POST with the first references bound."""
+        unique_name = plan.spec.get("unique_name")
+        if unique_name:
+            body = dict((k, v) for k, v in plan.create_body.items() if k != "uniqueName")
+            return Write(plan, "PATCH", alternate_key_path("groups", "uniqueName", unique_name), body,
+                         "create group %s" % plan.key, headers={"Prefer": "create-if-missing"},
+                         on_success=lambda answer: self._created(plan, answer or self._read_by_unique_name(plan)))
+        body = dict(plan.create_body)
+        # The first references ride on the create (documented for POST only): 20 in all, owners first.
+        owners = plan.to_add["owners"][:BIND_LIMIT]
+        members = plan.to_add["members"][:BIND_LIMIT - len(owners)]
+        if owners:
+            body["owners@odata.bind"] = [self._bind_url(i) for i in owners]
+        if members:
+            body["members@odata.bind"] = [self._bind_url(i) for i in members]
+        plan.to_add["owners"] = plan.to_add["owners"][len(owners):]
+        plan.to_add["members"] = plan.to_add["members"][len(members):]
+        return Write(plan, "POST", "/groups", body, "create group %s" % plan.key,
+                     on_success=lambda answer: self._created(plan, answer),
+                     reread=lambda: self._read_by_display_name(plan))
+
+    def _created(self, plan, group):
+        plan.group = group
+        self.sender.created(group["id"])
+        self.directory.add_groups([group])
+
+    def _read_by_unique_name(self, plan):
+        """The group the upsert updated (it answers 204 without a body)."""
+        return self.client.get(alternate_key_path("groups", "uniqueName", plan.spec["unique_name"]),
+                               params={"$select": ",".join(GROUP_SELECT)}, retry_not_found=REPLICATION_WAIT)
+
+    def _read_by_display_name(self, plan):
+        """After a lost answer to a create: the group, if the create landed."""
+        found = self.client.list("/groups", select=GROUP_SELECT,
+                                 filter="displayName eq %s" % odata_literal(plan.create_body["displayName"]))
+        return found[0] if len(found) == 1 else None
+
+    def _restore_write(self, plan):
+        def restored(answer):
+            plan.group = dict(plan.deleted, **(answer or {}))
+            self.sender.created(plan.group["id"])
+            self.directory.add_groups([plan.group])
+        return Write(plan, "POST", "/directory/deletedItems/%s/restore" % plan.deleted["id"],
+                     context="restore group %s" % plan.key, on_success=restored)
 
     def _resolve_pending(self, plans):
         """Bind the groups this run has just created (nested groups in one task)."""
@@ -572,89 +582,56 @@ class GroupManager:
                 try:
                     resolved = self.directory.groups(change["pending"])
                 except ReferenceError as exc:
-                    plan.error = exc
+                    plan.fail(exc)
                     continue
                 for ref in change["pending"]:
                     plan.names[resolved[ref]["id"]] = principal_name(resolved[ref])
                     plan.to_add[relation].append(resolved[ref]["id"])
 
-    def _apply_patches(self, plans):
-        entries = [(p, {"method": "PATCH", "url": "/groups/%s" % p.group_id, "body": p.patch},
-                    "update group %s" % p.key) for p in plans]
-        self._run_batch(entries)
+    def _bind_url(self, object_id):
+        return directory_object_url(self.client.base_url, object_id)
 
-    def _apply_adds(self, plans, relation):
-        """Adds go 20 per @odata.bind PATCH, all groups' PATCHes in shared $batch
-        calls. A PATCH is all-or-nothing: one refused because a reference
-        already exists (someone added it meanwhile) is redone one by one."""
-        entries, chunks = [], []
+    def _ref_write(self, plan, relation, object_id):
+        """Add one member or owner (owners only this way: FIDELITY 7.4)."""
+        return Write(plan, "POST", "/groups/%s/%s/$ref" % (plan.group_id, relation),
+                     odata_ref(self.client.base_url, object_id),
+                     "add %s %s to group %s" % (relation[:-1], plan.names.get(object_id, object_id), plan.key))
+
+    def _apply_member_adds(self, plans):
+        """Members go 20 per members@odata.bind PATCH. A PATCH is all or nothing: one refused
+        because a reference already exists (added meanwhile) is redone one member at a time."""
+        writes, singles = [], []
+
+        def redo_one_by_one(plan, chunk):
+            def on_conflict(_error, _lost_response):
+                singles.extend(self._ref_write(plan, "members", object_id) for object_id in chunk)
+                return {}
+            return on_conflict
+
         for plan in plans:
-            ids = plan.to_add[relation]
+            ids = plan.to_add["members"]
             for start in range(0, len(ids), BIND_LIMIT):
                 chunk = ids[start:start + BIND_LIMIT]
-                body = {"%s@odata.bind" % relation: [directory_object_url(i) for i in chunk]}
-                entries.append((plan, {"method": "PATCH", "url": "/groups/%s" % plan.group_id, "body": body},
-                                "add %s to group %s" % (relation, plan.key)))
-                chunks.append(chunk)
-        if not entries:
-            return
-        retry = []
-        results = self.client.batch([entry[1] for entry in entries])
-        for (plan, _request, context), chunk, result in zip(entries, chunks, results):
-            if result.ok:
-                continue
-            if _already_exists(result):
-                retry.extend((plan, object_id, context) for object_id in chunk)
-            else:
-                self._fail(plan, result.error, context)
-        self._add_one_by_one(retry, relation)
+                body = {"members@odata.bind": [self._bind_url(i) for i in chunk]}
+                writes.append(Write(plan, "PATCH", "/groups/%s" % plan.group_id, body,
+                                    "add members to group %s" % plan.key, on_conflict=redo_one_by_one(plan, chunk)))
+        self.sender.send(writes)
+        self.sender.send(singles)
 
-    def _add_one_by_one(self, items, relation):
-        entries = [(plan, {"method": "POST", "url": "/groups/%s/%s/$ref" % (plan.group_id, relation),
-                           "body": {"@odata.id": directory_object_url(object_id)}}, context)
-                   for plan, object_id, context in items if not plan.failed]
-        if not entries:
-            return
-        results = self.client.batch([entry[1] for entry in entries])
-        for (plan, _request, context), result in zip(entries, results):
-            if not result.ok and not _already_exists(result):
-                self._fail(plan, result.error, context)
+    def _remove_write(self, plan, relation, object_id):
+        context = "remove %s %s from group %s" % (relation[:-1], plan.names.get(object_id, object_id), plan.key)
+        if relation == "owners":
+            context += " (a Microsoft 365 group keeps at least one owner: add another owner first)"
+        return Write(plan, "DELETE", "/groups/%s/%s/%s/$ref" % (plan.group_id, relation, object_id), context=context)
 
-    def _apply_removes(self, plans, relation):
-        entries = []
-        for plan in plans:
-            for object_id in plan.changes.get(relation, {}).get("remove", []):
-                entries.append((plan, {"method": "DELETE",
-                                       "url": "/groups/%s/%s/%s/$ref" % (plan.group_id, relation, object_id)},
-                                "remove %s %s from group %s" % (
-                                    relation[:-1], plan.names.get(object_id, object_id), plan.key)))
-        if not entries:
-            return
-        results = self.client.batch([entry[1] for entry in entries])
-        for (plan, _request, context), result in zip(entries, results):
-            if result.ok or result.status == 404:
-                continue  # not a member any more: the outcome we wanted
-            error = result.error
-            if LAST_OWNER in (error.message or ""):
-                error.message += " Add another owner to the group first."
-            self._fail(plan, error, context)
-
-    def _apply_deletes(self, plans):
-        entries = []
-        for plan in plans:
-            if plan.group is not None:
-                entries.append((plan, {"id": "delete-%d" % plan.index, "method": "DELETE",
-                                       "url": "/groups/%s" % plan.group["id"]}, "delete group %s" % plan.key))
-            if plan.purge:
-                request = {"id": "purge-%d" % plan.index, "method": "DELETE",
-                           "url": "/directory/deletedItems/%s" % plan.group_id}
-                if plan.group is not None:
-                    request["depends_on"] = ["delete-%d" % plan.index]
-                entries.append((plan, request, "permanently delete group %s" % plan.key))
-        self._run_batch(entries)
-        for plan in plans:
-            if plan.group is not None and not plan.failed:
-                self.directory.forget_group(plan.group["id"])
+    def _delete_writes(self, plan):
+        writes = []
+        if plan.group is not None:
+            writes.append(Write(plan, "DELETE", "/groups/%s" % plan.group["id"], context="delete group %s" % plan.key))
+        if plan.purge:
+            writes.append(Write(plan, "DELETE", "/directory/deletedItems/%s" % plan.group_id,
+                                context="permanently delete group %s" % plan.key))
+        return writes
 
     # ---- results -------------------------------------------------------------
 
@@ -694,10 +671,6 @@ def _predicted(plan, check_mode):
     merged = dict(plan.group or plan.deleted or {})
     merged.update(plan.patch)
     return group_to_options(merged)
-
-
-def _already_exists(result):
-    return result.status == 400 and ALREADY_EXISTS in (result.error.message or "")
 
 
 def _comparable(options):

@@ -31,12 +31,14 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported
     from urlparse import urlsplit
 
+from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write
 from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
     attribute_diff,
     failed_item,
     item_result,
 )
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import read_domains
+from ansible_collections.m365.cloud_identity.plugins.module_utils.relations import odata_literal
 from ansible_collections.m365.cloud_identity.plugins.module_utils.users import (
     usage_location_problem,
     USER_ATTRIBUTES,
@@ -92,7 +94,6 @@ MAX_EMAIL_LENGTH = 254
 
 # Retry of writes and reads on a guest Graph created or restored a moment ago
 # (replication lag, FIDELITY 2.8): waits 0.5, 1, 2, 4, 8 seconds at most.
-NOT_FOUND_WAITS = (0.5, 1, 2, 4, 8)
 
 
 class GuestInputError(ValueError):
@@ -268,18 +269,14 @@ def is_external(doc):
     return doc.get("userType") == "Guest" or "#EXT#" in (doc.get("userPrincipalName") or "").upper()
 
 
-def odata_string(value):
-    return "'%s'" % value.replace("'", "''")
-
-
 # ---- planning ----------------------------------------------------------------------
 
-class GuestPlan(object):
+class GuestPlan(Plan):
     """What one item needs: the steps, then what happened to it."""
 
     def __init__(self, spec, current=None, deleted=None):
+        super(GuestPlan, self).__init__(0, spec, spec["email"])
         self.spec = spec
-        self.key = spec["email"]
         self.current = current      # the live guest user, if any
         self.deleted = deleted      # the soft-deleted guest user, if any
         self.action = "unchanged"
@@ -292,12 +289,7 @@ class GuestPlan(object):
         # Filled in while applying.
         self.user_id = (current or deleted or {}).get("id")
         self.redeem_url = None
-        self.error = None
         self.fetched = None         # the guest as read after an invitation
-
-    @property
-    def failed(self):
-        return self.error is not None
 
 
 def plan_guest(spec, current, deleted):
@@ -440,7 +432,7 @@ def read_guests(client):
 
 def read_b2b_member(client, address):
     """A B2B member (userType Member) is not in the guest list: find it by address."""
-    text = odata_string(address)
+    text = odata_literal(address)
     docs = client.list("/users", select=GUEST_SELECT,
                        filter="mail eq %s or otherMails/any(x:x eq %s)" % (text, text))
     return GuestIndex([doc for doc in docs if is_external(doc)]).find(address)
@@ -490,76 +482,46 @@ def describe(plan, verb):
     return "%s guest %s" % (verb, plan.key)
 
 
-def run_step(client, plans, build_request, verb, on_success=None, retry_not_found=False, sleep=time.sleep):
-    """Send one request per plan through $batch; a failure fails its plan only.
-
-    With retry_not_found, a 404 (a guest created or restored a moment ago that
-    has not replicated yet) is re-sent after a growing wait.
-    """
-    pending = [plan for plan in plans if not plan.failed]
-    waits = list(NOT_FOUND_WAITS) if retry_not_found else []
-    while pending:
-        requests = [dict(build_request(plan), id=str(index)) for index, plan in enumerate(pending)]
-        results = client.batch(requests)
-        retry = []
-        for plan, result in zip(pending, results):
-            if result.ok:
-                if on_success is not None:
-                    on_success(plan, result.body)
-                continue
-            if result.status == 404 and waits:
-                retry.append(plan)
-                continue
-            plan.error = with_context(result.error, describe(plan, verb))
-        if not retry:
-            return
-        sleep(waits.pop(0))
-        pending = retry
-
-
-def with_context(error, context):
-    error.context = context
-    return error
-
-
 def apply_plans(client, plans, sleep=time.sleep):
-    """Restore, invite, update, read back, delete and purge: one $batch per step."""
-    created = set()  # plans whose user appeared just now (replication lag applies)
+    """Restore, invite, update, read back, delete and purge: one wave each, through the engine's sender.
 
-    restores = [p for p in plans if p.restore]
-    run_step(client, restores, lambda p: {"method": "POST", "url": "/directory/deletedItems/%s/restore" % p.user_id},
-             "restore", sleep=sleep)
-    created.update(id(p) for p in restores)
+    Guests restored or invited by this run may take a moment to replicate: the
+    sender re-sends writes naming them for a bounded time.
+    """
+    sender = Sender(client, sleep=sleep)
+
+    def step(wanted, verb, request, on_success=None):
+        sender.send([Write(plan, verb_method, url, body, describe(plan, verb),
+                           on_success=(lambda answer, plan=plan: on_success(plan, answer)) if on_success else None)
+                     for plan in wanted if not plan.failed
+                     for verb_method, url, body in [request(plan)]])
+
+    def restored(plan, _answer):
+        sender.created(plan.user_id)
 
     def invited(plan, body):
         plan.user_id = ((body or {}).get("invitedUser") or {}).get("id") or plan.user_id
         plan.redeem_url = (body or {}).get("inviteRedeemUrl")
         if not plan.current:
-            created.add(id(plan))
-
-    invitations = [p for p in plans if p.invitation]
-    run_step(client, invitations, lambda p: {"method": "POST", "url": "/invitations", "body": p.invitation},
-             "invite", on_success=invited, sleep=sleep)
-
-    patches = [p for p in plans if p.patch and p.user_id]
-    run_step(client, patches, lambda p: {"method": "PATCH", "url": "/users/%s" % p.user_id, "body": p.patch},
-             "update", retry_not_found=any(id(p) in created for p in patches), sleep=sleep)
-
-    # The invitation answers with the user's id only: read the new guest once.
-    new_guests = [p for p in invitations if not p.current and p.user_id]
+            sender.created(plan.user_id)
 
     def fetched(plan, body):
         plan.fetched = body
 
-    run_step(client, new_guests,
-             lambda p: {"method": "GET", "url": "/users/%s?$select=%s" % (p.user_id, ",".join(GUEST_SELECT))},
-             "read", on_success=fetched, retry_not_found=True, sleep=sleep)
+    def deleted(plan, _answer):
+        sender.created(plan.user_id)  # its deleted item may take a moment to appear
 
-    deletes = [p for p in plans if p.delete]
-    run_step(client, deletes, lambda p: {"method": "DELETE", "url": "/users/%s" % p.user_id}, "remove", sleep=sleep)
-    purges = [p for p in plans if p.purge]
-    run_step(client, purges, lambda p: {"method": "DELETE", "url": "/directory/deletedItems/%s" % p.user_id},
-             "permanently delete", retry_not_found=True, sleep=sleep)
+    invitations = [p for p in plans if p.invitation]
+    step([p for p in plans if p.restore], "restore",
+         lambda p: ("POST", "/directory/deletedItems/%s/restore" % p.user_id, None), restored)
+    step(invitations, "invite", lambda p: ("POST", "/invitations", p.invitation), invited)
+    step([p for p in plans if p.patch and p.user_id], "update", lambda p: ("PATCH", "/users/%s" % p.user_id, p.patch))
+    # The invitation answers with the user's id only: read the new guest once.
+    step([p for p in invitations if not p.current and p.user_id], "read",
+         lambda p: ("GET", "/users/%s?$select=%s" % (p.user_id, ",".join(GUEST_SELECT)), None), fetched)
+    step([p for p in plans if p.delete], "remove", lambda p: ("DELETE", "/users/%s" % p.user_id, None), deleted)
+    step([p for p in plans if p.purge], "permanently delete",
+         lambda p: ("DELETE", "/directory/deletedItems/%s" % p.user_id, None))
 
 
 def now_utc():

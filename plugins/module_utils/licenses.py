@@ -22,6 +22,7 @@ __metaclass__ = type
 import difflib
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils import sku_reference
+from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import quote_key
 from ansible_collections.m365.cloud_identity.plugins.module_utils.results import failed_item, item_result
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import (
@@ -548,25 +549,20 @@ OVERCOMMIT_MSG = (
 )
 
 
-class Assignment:
+class Assignment(Plan):
     """One target (a user or a group) and the licences wanted on it."""
 
-    def __init__(self, target_type, ref, licenses):
+    def __init__(self, target_type, ref, licenses, index=0):
+        super(Assignment, self).__init__(index, licenses, ref)
         self.target_type = target_type
         self.ref = ref
         self.licenses = licenses
         self.desired = None
         self.target = None
         self.members = None
-        self.error = None
-        self.current = None
         self.after = None
         self.add = []
         self.remove = []
-
-    @property
-    def key(self):
-        return self.ref
 
     @property
     def changed(self):
@@ -592,7 +588,7 @@ def parse_assignments(single, assignments):
             raise LicenseError("%s: give exactly one of user or group" % where)
         if item.get("licenses") is None:
             raise LicenseError("%s: licenses is required ({add, remove or set})" % where)
-        parsed.append(Assignment(targets[0], item[targets[0]], item["licenses"]))
+        parsed.append(Assignment(targets[0], item[targets[0]], item["licenses"], index))
     return parsed
 
 
@@ -697,15 +693,9 @@ class LicenseRun:
         self.warnings.append("allow_overcommit: assigning beyond the free seats (%s)" % "; ".join(shortfalls))
 
     def _apply(self, assignments):
-        if not assignments:
-            return
-        requests = [{"id": str(index), "method": "POST", "url": a.assign_url(), "body": a.body()}
-                    for index, a in enumerate(assignments)]
-        for assignment, result in zip(assignments, self.client.batch(requests)):
-            if not result.ok:
-                error = result.error
-                error.context = "assign licences to %s %s" % (assignment.target_type, assignment.ref)
-                assignment.error = error
+        writes = [Write(a, "POST", a.assign_url(), a.body(), "assign licences to %s %s" % (a.target_type, a.ref))
+                  for a in assignments]
+        Sender(self.client).send(writes)
         for assignment in assignments:
             if assignment.error is None and assignment.target_type == "group":
                 # Re-read: members whose inherited licence failed (no seats, ...).

@@ -25,6 +25,7 @@ import re
 import time
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError, quote_key
+from ansible_collections.m365.cloud_identity.plugins.module_utils.relations import odata_literal
 
 USER_TYPE = "#microsoft.graph.user"
 GROUP_TYPE = "#microsoft.graph.group"
@@ -64,11 +65,6 @@ def principal_name(obj):
     return obj.get("userPrincipalName") or obj.get("displayName") or obj.get("id")
 
 
-def odata_literal(value):
-    """An OData string literal: single quotes doubled."""
-    return "'" + value.replace("'", "''") + "'"
-
-
 def in_filter(prop, values):
     """`prop in ('a', 'b')`; Graph takes at most IN_CHUNK values."""
     return "%s in (%s)" % (prop, ", ".join(odata_literal(v) for v in values))
@@ -86,11 +82,6 @@ def unique(values):
             seen.add(value)
             ordered.append(value)
     return ordered
-
-
-def directory_object_url(object_id):
-    """What @odata.id and @odata.bind take to name a user or group."""
-    return "https://graph.microsoft.com/v1.0/directoryObjects/%s" % object_id
 
 
 def read_domains(client):

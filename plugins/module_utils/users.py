@@ -31,6 +31,7 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client i
     GraphError,
     quote_key,
 )
+from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write
 from ansible_collections.m365.cloud_identity.plugins.module_utils.passwords import (
     COMPLEXITY_RULE,
     generate_password,
@@ -39,11 +40,11 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.passwords impo
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import (
     Directory,
     ReferenceError,
-    directory_object_url,
+    REPLICATION_WAIT,
     is_object_id,
     read_domains,
-    unique,
 )
+from ansible_collections.m365.cloud_identity.plugins.module_utils.relations import odata_ref, relation_changes
 
 # ---- the options and their Graph properties --------------------------------
 
@@ -412,19 +413,8 @@ def membership_changes(groups_option, current_groups, resolved):
     user's direct memberships; resolved: {ref: group}. Dynamic and mail-enabled
     security groups the user is in are never removed by `set` (Graph cannot).
     """
-    current_ids = set(current_groups)
-    to_add, to_remove = [], []
-    if groups_option.get("set") is not None:
-        wanted = [resolved[ref]["id"] for ref in groups_option["set"]]
-        to_add = [gid for gid in wanted if gid not in current_ids]
-        to_remove = [gid for gid, group in current_groups.items()
-                     if gid not in wanted and is_assignable(group)]
-    else:
-        to_add = [resolved[ref]["id"] for ref in groups_option.get("add") or []
-                  if resolved[ref]["id"] not in current_ids]
-        to_remove = [resolved[ref]["id"] for ref in groups_option.get("remove") or []
-                     if resolved[ref]["id"] in current_ids]
-    return unique(to_add), unique(to_remove)
+    return relation_changes(groups_option, list(current_groups), lambda ref: resolved[ref]["id"],
+                            removable=lambda gid: is_assignable(current_groups[gid]))
 
 
 def manages_groups(item):
@@ -458,10 +448,6 @@ def group_name(group):
     return group.get("uniqueName") or group.get("displayName") or group.get("id")
 
 
-def _odata_ref(object_id):
-    return {"@odata.id": directory_object_url(object_id)}
-
-
 def get_each(client, urls):
     """GET each URL: through $batch (20 a call), or on its own when there is just one.
 
@@ -492,20 +478,14 @@ class ReadResult(object):
 
 # ---- one item's plan ---------------------------------------------------------
 
-class UserPlan(object):
+class UserPlan(Plan):
     """What one item needs: state read, the decided action, requests and diff."""
 
     def __init__(self, index, item):
-        self.index = index
-        self.item = item
-        self.key = item_key(item) or "item %d" % (index + 1)
-        self.error = None          # message (str) or GraphError; set -> the item failed
-        self.current = None        # live Graph user
+        super(UserPlan, self).__init__(index, item, item_key(item))
         self.deleted = None        # deleted Graph user (restore or purge target)
-        self.action = None
         self.changes = {}          # properties to PATCH (or the POST body on create)
-        self.before = {}
-        self.after = {}
+        self.adopted = None        # a user a concurrent run created under this UPN (then updated)
         self.password = None       # to write (given or generated); never shown
         self.generated = False
         self.manager_id = None     # current manager's id (when managed)
@@ -520,14 +500,6 @@ class UserPlan(object):
     @property
     def state(self):
         return self.item.get("state") or "present"
-
-    @property
-    def failed(self):
-        return self.error is not None
-
-    def fail(self, error):
-        if self.error is None:
-            self.error = error
 
     @property
     def user_id(self):
@@ -547,6 +519,7 @@ class UserEngine(object):
         self.client = client
         self.check_mode = check_mode
         self.directory = directory or Directory(client)
+        self.sender = Sender(client)
         self._verified_domains = None
 
     # -- the whole run --
@@ -827,98 +800,121 @@ class UserEngine(object):
     # -- writes --
 
     def _apply_objects(self, plans):
-        """Wave 1: create, update, restore, delete the user objects."""
-        requests, owners = [], []
+        """Wave 1: create, restore (then update), update, delete (then purge) the user objects."""
+        units = []
         for plan in plans:
             if plan.failed or plan.action in (None, "unchanged"):
                 continue
-            previous = None
-            for number, request in enumerate(self._object_requests(plan)):
-                request["id"] = "%d.%d" % (plan.index, number)
-                if previous is not None:
-                    # The PATCH after a restore, the purge after a delete.
-                    request["depends_on"] = [previous]
-                previous = request["id"]
-                owners.append((plan, request.pop("context")))
-                requests.append(request)
-        if not requests:
-            return
-        for (plan, context), request, result in zip(owners, requests, self.client.batch(requests)):
-            if not result.ok:
-                plan.fail(_with_context(result.error, context))
-            elif request["method"] == "POST" and request["url"] == "/users":
-                plan.new_id = result.body["id"]
-                self.directory.add_users([result.body])
-            elif request["url"].endswith("/restore"):
-                self.directory.add_users([self._restored_doc(plan)])
+            writes = self._object_writes(plan)
+            if writes:
+                units.append(writes)
+        self.sender.send(units)
 
     def _restored_doc(self, plan):
         """A deleted user as it is once restored: with its own UPN back."""
         return dict(plan.deleted, userPrincipalName=plan.item.get("user_principal_name")
-                    or plan.deleted.get("userPrincipalName"))
+                    or original_upn(plan.deleted))
 
-    def _object_requests(self, plan):
-        """The Graph requests for one plan's object changes, in order."""
+    def _object_writes(self, plan):
+        """The writes for one plan's object changes, in order (a chain when more than one)."""
         if plan.action == "created":
-            return [{"method": "POST", "url": "/users", "body": plan.changes,
-                     "context": "create user %s" % plan.key}]
-        requests = []
+            return [Write(plan, "POST", "/users", plan.changes, "create user %s" % plan.key,
+                          on_success=lambda body: self._created(plan, body),
+                          reread=lambda: self._reread(plan),
+                          on_conflict=lambda error, lost: self._create_conflict(plan, error, lost))]
+        writes = []
         if plan.action == "deleted":
             if plan.current is not None:
-                requests.append({"method": "DELETE", "url": "/users/%s" % plan.current["id"],
-                                 "context": "delete user %s" % plan.key})
+                writes.append(Write(plan, "DELETE", "/users/%s" % plan.current["id"], context="delete user %s" % plan.key))
             if plan.item.get("permanent"):
-                requests.append({"method": "DELETE", "url": "/directory/deletedItems/%s" % plan.user_id,
-                                 "context": "permanently delete user %s" % plan.key})
-            return requests
+                writes.append(Write(plan, "DELETE", "/directory/deletedItems/%s" % plan.user_id,
+                                    context="permanently delete user %s" % plan.key))
+            return writes
         if plan.action == "restored":
-            requests.append({"method": "POST", "url": "/directory/deletedItems/%s/restore" % plan.user_id,
-                             "context": "restore deleted user %s" % plan.key})
+            writes.append(Write(plan, "POST", "/directory/deletedItems/%s/restore" % plan.user_id,
+                                context="restore deleted user %s" % plan.key,
+                                on_success=lambda body: self._restored(plan)))
         if plan.changes:
-            requests.append({"method": "PATCH", "url": "/users/%s" % plan.user_id, "body": plan.changes,
-                             "context": "update user %s" % plan.key})
-        return requests
+            writes.append(self._patch_write(plan, plan.changes))
+        return writes
+
+    def _patch_write(self, plan, changes):
+        context = "update user %s" % plan.key
+        if "passwordProfile" in changes:
+            context = "update user %s (a password reset needs the app to hold the User Administrator " \
+                      "Entra role, or Privileged Authentication Administrator for an administrator)" % plan.key
+        return Write(plan, "PATCH", "/users/%s" % plan.user_id, changes, context)
+
+    def _created(self, plan, body):
+        plan.new_id = body["id"]
+        self.sender.created(body["id"])
+        self.directory.add_users([body])
+
+    def _restored(self, plan):
+        self.sender.created(plan.user_id)
+        self.directory.add_users([self._restored_doc(plan)])
+
+    def _reread(self, plan, wait=0):
+        """The user a create was meant to make, if it exists (read by UPN), else None."""
+        try:
+            return self.client.get("/users/%s" % quote_key(plan.item["user_principal_name"]),
+                                   params={"$select": ",".join(USER_SELECT)}, retry_not_found=wait)
+        except GraphError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def _create_conflict(self, plan, error, lost_response):
+        """The UPN was taken since the read: by this run's own unanswered create, or by a concurrent run.
+
+        Either way the user exists; converge to it. Only a create of this run set the password.
+        """
+        existing = self._reread(plan, wait=REPLICATION_WAIT)
+        if existing is None:
+            return None
+        if not lost_response:
+            plan.password = None
+            plan.generated = False
+            plan.adopted = existing
+        return existing
 
     def _apply_links(self, plans):
-        """Wave 2: manager and group links, which need the ids of users created in wave 1."""
-        requests, owners = [], []
+        """Wave 2: manager and group links (they need the ids of users created in wave 1),
+        and the update of a user a concurrent run created."""
+        writes = []
         for plan in plans:
             if plan.failed or plan.action in (None, "unchanged", "deleted") or not plan.user_id:
                 continue
-            for request in self._link_requests(plan):
-                request["id"] = str(len(requests))
-                owners.append((plan, request.pop("context")))
-                requests.append(request)
-        if not requests:
-            return
-        for (plan, context), result in zip(owners, self.client.batch(requests)):
-            if not result.ok and not _already_member(result):
-                plan.fail(_with_context(result.error, context))
+            if plan.adopted is not None:
+                changes, _before, _after = attribute_changes(dict(plan.item, id=None), plan.adopted)
+                if changes:
+                    writes.append(self._patch_write(plan, changes))
+            writes.extend(self._link_writes(plan))
+        self.sender.send(writes)
 
-    def _link_requests(self, plan):
-        requests = []
+    def _link_writes(self, plan):
+        writes = []
         user_id = plan.user_id
+        base = self.client.base_url
         if plan.manager_target == ("remove",):
-            requests.append({"method": "DELETE", "url": "/users/%s/manager/$ref" % user_id,
-                             "context": "remove the manager of user %s" % plan.key})
+            writes.append(Write(plan, "DELETE", "/users/%s/manager/$ref" % user_id,
+                                context="remove the manager of user %s" % plan.key))
         elif plan.manager_target:
-            try:
-                manager_id = self.directory.user(plan.manager_target[1])["id"]
-            except ReferenceError as error:
-                plan.fail("manager: %s" % error)
+            manager_id = self._manager_id(plan.manager_target[1])
+            if manager_id is None:
+                plan.fail("manager: no user found for '%s'" % plan.manager_target[1])
                 return []
-            requests.append({"method": "PUT", "url": "/users/%s/manager/$ref" % user_id,
-                             "body": _odata_ref(manager_id),
-                             "context": "set the manager of user %s" % plan.key})
+            writes.append(Write(plan, "PUT", "/users/%s/manager/$ref" % user_id, odata_ref(base, manager_id),
+                                "set the manager of user %s" % plan.key))
         names = dict((g["id"], group_name(g)) for g in plan.groups_resolved.values())
         names.update((gid, group_name(g)) for gid, g in (plan.groups or {}).items())
         for gid in plan.group_adds:
-            requests.append({"method": "POST", "url": "/groups/%s/members/$ref" % gid, "body": _odata_ref(user_id),
-                             "context": "add user %s to group %s" % (plan.key, names.get(gid, gid))})
+            writes.append(Write(plan, "POST", "/groups/%s/members/$ref" % gid, odata_ref(base, user_id),
+                                "add user %s to group %s" % (plan.key, names.get(gid, gid))))
         for gid in plan.group_removes:
-            requests.append({"method": "DELETE", "url": "/groups/%s/members/%s/$ref" % (gid, user_id),
-                             "context": "remove user %s from group %s" % (plan.key, names.get(gid, gid))})
-        return requests
+            writes.append(Write(plan, "DELETE", "/groups/%s/members/%s/$ref" % (gid, user_id),
+                                context="remove user %s from group %s" % (plan.key, names.get(gid, gid))))
+        return writes
 
     # -- results --
 
@@ -943,12 +939,6 @@ class UserEngine(object):
             groups = plan.after.get("groups") if "groups" in plan.after else sorted(
                 group_name(g) for g in plan.groups.values())
         return user_to_options(doc, manager=manager, groups=groups)
-
-
-def _already_member(result):
-    """Graph's answer to adding a member that is already there (a restored user got its groups back)."""
-    error = result.error
-    return result.status == 400 and error is not None and "already exist" in (error.message or "")
 
 
 def _with_context(error, context):

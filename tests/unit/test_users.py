@@ -25,6 +25,8 @@ DOMAINS = ["contoso.onmicrosoft.com", "contoso.com"]
 class FakeGraph(object):
     """Just enough of Graph for the user engine; records (method, path) of every call."""
 
+    base_url = "https://graph.microsoft.us/v1.0"  # bind URLs come from the client's own cloud
+
     def __init__(self):
         self.users = {}
         self.deleted = {}
