@@ -42,13 +42,13 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.references imp
     ReferenceError,
     is_object_id,
     principal_name,
-    unique,
 )
 from ansible_collections.m365.cloud_identity.plugins.module_utils.relations import (
     alternate_key_path,
     directory_object_url,
     odata_literal,
     odata_ref,
+    relation_changes,
 )
 
 
@@ -106,7 +106,8 @@ def group_to_options(group):
         "description": group.get("description"),
         "group_type": group_kind(group),
         "mail_nickname": group.get("mailNickname"),
-        "visibility": group.get("visibility") if "Unified" in (group.get("groupTypes") or []) else None,
+        "visibility": group.get("visibility"),
+        "security_enabled": bool(group.get("securityEnabled")),
         "is_assignable_to_role": bool(group.get("isAssignableToRole")),
         "membership_rule": group.get("membershipRule") if dynamic else None,
         "membership_rule_processing_state": group.get("membershipRuleProcessingState") if dynamic else None,
@@ -143,8 +144,12 @@ def validate_spec(spec):
         _check_mail_nickname(nickname)
     if spec.get("display_name") is not None and len(spec["display_name"]) > 256:
         raise GroupSpecError("display_name is longer than 256 characters")
-    if spec.get("visibility") and spec.get("group_type") == "security":
-        raise GroupSpecError("visibility applies to microsoft365 groups only")
+    if spec.get("visibility") == "HiddenMembership" and spec.get("group_type") == "security":
+        raise GroupSpecError("visibility HiddenMembership is for microsoft365 groups only; a security group is "
+                             "Private or Public")
+    if spec.get("security_enabled") is False and spec.get("group_type") == "security":
+        raise GroupSpecError("security_enabled: a security group is always security-enabled; the option is for "
+                             "microsoft365 groups")
     for relation in ("members", "owners"):
         _check_relation(relation, spec.get(relation))
     rule = _check_rule(spec)
@@ -255,6 +260,7 @@ class GroupManager:
             except GroupSpecError as exc:
                 plan.error = exc
             plans.append(plan)
+        _refuse_repeats(plans)
         live = [p for p in plans if not p.failed]
         if live:
             try:
@@ -360,8 +366,12 @@ class GroupManager:
         if wanted_unique and current_unique and wanted_unique != current_unique:
             raise GroupSpecError("unique_name cannot change once set: group %s has '%s', the task asks for '%s'"
                                  % (group["id"], current_unique, wanted_unique))
-        if spec.get("visibility") and kind != "microsoft365":
-            raise GroupSpecError("visibility applies to microsoft365 groups only; '%s' is a %s group" % (plan.key, kind))
+        if spec.get("visibility") == "HiddenMembership" and kind != "microsoft365":
+            raise GroupSpecError("visibility HiddenMembership is for microsoft365 groups only; '%s' is a %s group"
+                                 % (plan.key, kind))
+        if spec.get("security_enabled") is False and kind == "security":
+            raise GroupSpecError("security_enabled: group '%s' is a security group, which is always security-enabled"
+                                 % plan.key)
         if (spec.get("visibility") == "HiddenMembership") != (group.get("visibility") == "HiddenMembership") \
                 and spec.get("visibility"):
             raise GroupSpecError("visibility HiddenMembership is set at creation only (group '%s' has %s)"
@@ -374,12 +384,17 @@ class GroupManager:
         if not name:
             raise GroupSpecError("display_name is required to create group '%s'" % item_key(spec))
         types = ["Unified"] if kind == "microsoft365" else []
+        if spec.get("visibility") == "HiddenMembership" and kind != "microsoft365":
+            raise GroupSpecError("visibility HiddenMembership is for microsoft365 groups only; set group_type: "
+                                 "microsoft365 or use Private")
         body = {
             "displayName": name,
             "mailNickname": spec.get("mail_nickname") or derive_mail_nickname(spec.get("unique_name") or name),
             "mailEnabled": kind == "microsoft365",
-            # A Microsoft 365 group is a security principal only when role-assignable.
-            "securityEnabled": kind == "security" or bool(spec.get("is_assignable_to_role")),
+            # A Microsoft 365 group is a security principal when asked to be (group licensing needs it)
+            # or when role-assignable.
+            "securityEnabled": kind == "security" or bool(spec.get("is_assignable_to_role"))
+            or bool(spec.get("security_enabled")),
             "groupTypes": types,
         }
         if rule is not None:
@@ -404,6 +419,8 @@ class GroupManager:
                 continue
             if _norm_text(wanted) != _norm_text(group.get(prop)):
                 patch[prop] = wanted if wanted != "" else None
+        if spec.get("security_enabled") is not None and bool(spec["security_enabled"]) != bool(group.get("securityEnabled")):
+            patch["securityEnabled"] = bool(spec["security_enabled"])
         if spec.get("unique_name") and not group.get("uniqueName"):
             patch["uniqueName"] = spec["unique_name"]  # adopting a group found by display name
         types = list(group.get("groupTypes") or [])
@@ -440,18 +457,13 @@ class GroupManager:
         for obj in resolved.values():
             plan.names[obj["id"]] = principal_name(obj)
 
-        def ids(refs_):
-            return unique(resolved[r]["id"] for r in refs_ if r in resolved)
-
-        if wanted.get("set") is not None:
-            target = ids(wanted["set"])
-            adds = [i for i in target if i not in current_ids]
-            removes = [i for i in current_ids if i not in set(target)]
-            pending_adds = [r for r in wanted["set"] if r in pending]
-        else:
-            adds = [i for i in ids(wanted.get("add") or []) if i not in current_ids]
-            removes = [i for i in ids(wanted.get("remove") or []) if i in current_ids]
-            pending_adds = [r for r in (wanted.get("add") or []) if r in pending]
+        by_id = dict((obj["id"], obj) for obj in resolved.values())
+        adds, removes = relation_changes(wanted, current_ids, lambda ref: resolved[ref]["id"] if ref in resolved else None)
+        pending_adds = [r for r in (wanted.get("set") if wanted.get("set") is not None else wanted.get("add") or [])
+                        if r in pending]
+        self._check_nesting(plan, relation, current,
+                            [(plan.names[i], by_id[i]) for i in adds]
+                            + [(r, _planned_group(creating[r.lower()])) for r in pending_adds])
         if (group_id and group_id in adds) or any(creating.get(r.lower()) is plan for r in pending_adds):
             raise GroupSpecError("group '%s' cannot be a member or owner of itself" % plan.key)
         if relation == "members" and target_dynamic and (adds or removes or pending_adds):
@@ -466,6 +478,26 @@ class GroupManager:
                 "at least one owner; add the new owner in the same task" % (
                     plan.key, ", ".join(plan.names[i] for i in removes)))
         plan.changes[relation] = {"before": current_ids, "add": adds, "remove": removes, "pending": pending_adds}
+
+    def _check_nesting(self, plan, relation, current, added):
+        """Graph's rules for what may join a group (FIDELITY 7.4), checked before any write."""
+        target_unified = "Unified" in (current.get("groupTypes") or []) or plan.spec.get("group_type") == "microsoft365"
+        target_role = bool(current.get("isAssignableToRole") or plan.spec.get("is_assignable_to_role"))
+        for name, obj in added:
+            if not _is_group(obj):
+                continue
+            if relation == "owners":
+                reason = "owners must be users or service principals"
+            elif "Unified" in (obj.get("groupTypes") or []):
+                reason = "a Microsoft 365 group cannot be a member of another group"
+            elif target_unified:
+                reason = "a Microsoft 365 group cannot have groups as members"
+            elif target_role:
+                reason = "a role-assignable group (is_assignable_to_role) cannot have groups as members"
+            else:
+                continue
+            raise GroupSpecError("%s: group '%s' cannot be added to group '%s': %s (Microsoft Graph refuses it)"
+                                 % (relation, name, plan.key, reason))
 
     def _plan_delete(self, plan):
         group = plan.group
@@ -671,6 +703,30 @@ def _predicted(plan, check_mode):
     merged = dict(plan.group or plan.deleted or {})
     merged.update(plan.patch)
     return group_to_options(merged)
+
+
+def _refuse_repeats(plans):
+    """A group named twice in one task would be created twice: refused before any write."""
+    seen = {}
+    for plan in plans:
+        if plan.failed:
+            continue
+        key = (plan.key or "").lower()
+        if key in seen:
+            plan.fail(GroupSpecError("group '%s' appears more than once in groups (first as item %d); list it once"
+                                     % (plan.key, seen[key] + 1)))
+        else:
+            seen[key] = plan.index
+
+
+def _is_group(obj):
+    return obj.get("@odata.type") == "#microsoft.graph.group" or "groupTypes" in obj
+
+
+def _planned_group(plan):
+    """A group this run creates, in Graph's shape as far as nesting rules go."""
+    body = plan.create_body or {"groupTypes": ["Unified"] if plan.spec.get("group_type") == "microsoft365" else []}
+    return dict(body, **{"@odata.type": "#microsoft.graph.group"})
 
 
 def _comparable(options):

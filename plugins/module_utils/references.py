@@ -25,7 +25,7 @@ import re
 import time
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError, quote_key
-from ansible_collections.m365.cloud_identity.plugins.module_utils.relations import odata_literal
+from ansible_collections.m365.cloud_identity.plugins.module_utils.relations import alternate_key_path, odata_literal
 
 USER_TYPE = "#microsoft.graph.user"
 GROUP_TYPE = "#microsoft.graph.group"
@@ -289,15 +289,25 @@ class Directory:
         names = [r for r in refs if not is_object_id(r)]
         for chunk in chunks(ids, IN_CHUNK):
             self.add_groups(self.client.list("/groups", select=GROUP_SELECT, filter=in_filter("id", chunk)))
-        for chunk in chunks(names, IN_CHUNK):
-            self.add_groups(self.client.list(
-                "/groups", select=GROUP_SELECT, filter=in_filter("uniqueName", chunk)))
+        self._read_unique_names(names)
         # A display name must be read even when a uniqueName matched nothing,
         # and always in full: an ambiguity is only visible with every match.
         by_name = [r for r in names if not self._group_unique.get(r.lower())]
         for chunk in chunks(by_name, IN_CHUNK):
             self.add_groups(self.client.list(
                 "/groups", select=GROUP_SELECT, filter=in_filter("displayName", chunk)))
+
+    def _read_unique_names(self, names):
+        """GET /groups(uniqueName='x') for each name, 20 to a $batch: uniqueName is an alternate key
+        that Graph does not filter on (FIDELITY 7.2). A 404 means no group has that unique name."""
+        path = "%s?$select=" + ",".join(GROUP_SELECT)
+        requests = [{"id": str(n), "method": "GET", "url": path % alternate_key_path("groups", "uniqueName", name)}
+                    for n, name in enumerate(names)]
+        for result in (self.client.batch(requests) if requests else []):
+            if result.ok:
+                self.add_groups([result.body])
+            elif result.status != 404:
+                raise result.error
 
     # ---- users or groups (members, owners) ---------------------------------
 

@@ -19,6 +19,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 
 def odata_literal(value):
     """An OData string literal: single quotes around, single quotes inside doubled."""
@@ -46,6 +48,23 @@ def directory_object_url(base_url, object_id):
 def odata_ref(base_url, object_id):
     """The body of ``POST .../$ref`` and ``PUT .../manager/$ref``."""
     return {"@odata.id": directory_object_url(base_url, object_id)}
+
+
+# Query operators Graph serves on directory objects only as advanced queries.
+_ADVANCED_OPERATORS = re.compile(r"(\s(ne)\s|\bnot\s*\(|\bnot\s|\bendswith\s*\()", re.IGNORECASE)
+
+
+def advanced_query(filter_text):
+    """(query parameters, headers) a $filter needs: ``ne``, ``not`` and ``endsWith`` on users and
+    groups work only with ``ConsistencyLevel: eventual`` and ``$count=true`` (FIDELITY 2.1, 7.7)."""
+    if filter_text and _ADVANCED_OPERATORS.search(_without_literals(filter_text)):
+        return {"$count": "true"}, {"ConsistencyLevel": "eventual"}
+    return None, None
+
+
+def _without_literals(text):
+    """The filter with its string literals blanked, so a value like 'not me' is not an operator."""
+    return re.sub(r"'(?:[^']|'')*'", "''", text)
 
 
 def relation_changes(option, current_ids, resolve, removable=None):

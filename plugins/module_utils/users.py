@@ -347,6 +347,16 @@ def validate_item(item):
             problems.append("on_premises_extension_attributes: unknown key '%s'; use extension_attribute1 to "
                             "extension_attribute15" % key)
 
+    phones = item.get("business_phones") or []
+    if len(phones) > 1:
+        problems.append("business_phones: Microsoft Graph stores only one business phone number, got %d; give one "
+                        "(and put others in mobile_phone)" % len(phones))
+
+    manager = (item.get("manager") or "").lower()
+    if manager and manager in ((upn or "").lower(), (item.get("id") or "").lower()):
+        problems.append("manager: user %s cannot be their own manager; name another user or \"\" for none"
+                        % (upn or item.get("id")))
+
     groups = item.get("groups")
     if groups and groups.get("set") is not None and (groups.get("add") or groups.get("remove")):
         problems.append("groups: use either set, or add and remove, not both")
@@ -730,8 +740,9 @@ class UserEngine(object):
 
     def _decide_create(self, plan):
         item = plan.item
-        if not item.get("user_principal_name"):
-            raise ItemError("no user has id %s; to create a user give user_principal_name" % item.get("id"))
+        if item.get("id"):
+            raise ItemError("no user has id %s (nor has a deleted one); an id cannot be chosen, so leave id out "
+                            "to create the user by user_principal_name" % item["id"])
         if not item.get("display_name"):
             raise ItemError("display_name is required to create user %s" % plan.key)
         if item.get("password") is not None:

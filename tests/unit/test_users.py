@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import string
 import uuid
+from urllib.parse import unquote
 
 import pytest
 
@@ -34,6 +35,7 @@ class FakeGraph(object):
         self.members = {}      # group id -> set of user ids
         self.managers = {}     # user id -> manager id
         self.calls = []        # (method, path)
+        self.bodies = []       # the body of every write
         self.http = 0
         self.password_of = {}
 
@@ -78,6 +80,7 @@ class FakeGraph(object):
         else:
             raise AssertionError("unexpected list " + path)
         if filter:
+            assert "uniqueName" not in filter, "Graph cannot filter on uniqueName (FIDELITY 7.2)"
             prop, values = re.match(r"(\w+) in \((.*)\)$", filter).groups()
             wanted = set(v.strip().strip("'").lower() for v in values.split(","))
             found = [doc for doc in found if str(doc.get(prop) or "").lower() in wanted]
@@ -112,10 +115,16 @@ class FakeGraph(object):
         return None
 
     def _serve(self, method, url, body):
+        self.bodies.append(body)
         path = url.split("?")[0]
         self.calls.append((method, path))
         not_found = (404, {"error": {"code": "Request_ResourceNotFound", "message": "Resource does not exist"}})
         parts = path.strip("/").split("/")
+        alternate_key = re.match(r"groups\(uniqueName='(.*)'\)$", unquote(parts[0]))
+        if alternate_key and method == "GET":
+            name = alternate_key.group(1).replace("''", "'").lower()
+            found = [g for g in self.groups.values() if (g.get("uniqueName") or "").lower() == name]
+            return (200, dict(found[0])) if found else not_found
         if parts[0] == "users" and len(parts) == 1 and method == "POST":
             problem = passwords.password_problem(body["passwordProfile"]["password"])
             if problem:
@@ -507,8 +516,41 @@ def test_duplicate_keys_in_bulk_fail_the_repeat():
 def test_create_by_id_only_is_refused():
     graph = FakeGraph()
     plans = run(graph, [dict(id=str(uuid.uuid4()), state="present", display_name="X")])[1]
-    assert "give user_principal_name" in plans[0].error
+    assert "leave id out to create the user by user_principal_name" in plans[0].error
     assert graph.writes == []
+
+
+def test_an_unknown_id_with_a_new_upn_fails_and_never_creates():
+    graph = FakeGraph()
+    plans = run(graph, [item("new@contoso.com", id=str(uuid.uuid4()), display_name="X")])[1]
+    assert plans[0].failed and "no user has id" in plans[0].error
+    assert graph.writes == []
+
+
+def test_a_user_managing_itself_fails_before_any_write():
+    graph = FakeGraph()
+    graph.add_user("alice@contoso.com", displayName="Alice")
+    plans = run(graph, [item(job_title="Boss", manager="ALICE@contoso.com")])[1]
+    assert plans[0].failed and "cannot be their own manager" in plans[0].error
+    assert graph.writes == []
+
+
+def test_more_than_one_business_phone_fails_before_any_write():
+    graph = FakeGraph()
+    plans = run(graph, [item(display_name="A", business_phones=["+1 555 0100", "+1 555 0101"])])[1]
+    assert plans[0].failed and "only one business phone" in plans[0].error
+    assert graph.writes == []
+
+
+def test_manager_and_group_links_name_objects_on_the_clients_own_graph_host():
+    graph = FakeGraph()
+    boss = graph.add_user("boss@contoso.com", displayName="Boss")
+    sales = graph.add_group("Sales")
+    run(graph, [item(display_name="Alice", manager="boss@contoso.com", groups={"add": ["Sales"]})])
+    sent = [body["@odata.id"] for body in graph.bodies if body and "@odata.id" in body]
+    assert len(sent) == 2 and sales["id"] in graph.members
+    assert "https://graph.microsoft.us/v1.0/directoryObjects/" + boss["id"] in sent
+    assert all(url.startswith("https://graph.microsoft.us/v1.0/directoryObjects/") for url in sent)
 
 
 def test_rename_by_id():
