@@ -20,6 +20,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import difflib
+import time
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils import sku_reference
 from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write
@@ -27,6 +28,7 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client i
 from ansible_collections.m365.cloud_identity.plugins.module_utils.results import failed_item, item_result
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import (
     IN_CHUNK,
+    REPLICATION_WAIT,
     Directory,
     ReferenceError,
     chunks,
@@ -40,10 +42,14 @@ SKU_SELECT = ["skuId", "skuPartNumber", "capabilityStatus", "appliesTo", "prepai
               "servicePlans"]
 USER_SELECT = ["id", "userPrincipalName", "displayName", "usageLocation", "assignedLicenses",
                "licenseAssignmentStates"]
-GROUP_SELECT = ["id", "displayName", "uniqueName", "assignedLicenses"]
+GROUP_SELECT = ["id", "displayName", "uniqueName", "assignedLicenses", "securityEnabled"]
 MEMBER_SELECT = ["id", "userPrincipalName", "displayName", "usageLocation", "licenseAssignmentStates"]
 
 USER_TYPE = "#microsoft.graph.user"
+# Seconds a task waits for Graph to apply a group's licences to its members; after that the result says
+# the group is still processing (a large group can take minutes).
+GROUP_PROCESSING_WAIT = 30
+PROCESSING_COMPLETE = "ProcessingComplete"
 FULL_READ_THRESHOLD = 45    # above this many users, one full list read is cheaper
 CLOSE_MATCHES = 5
 
@@ -542,6 +548,10 @@ USAGE_LOCATION_MSG = (
     "have one. Set usage_location (a two-letter country code such as US) with "
     "m365.cloud_identity.aad_user first."
 )
+NOT_SECURITY_ENABLED_MSG = (
+    "Group %s is not security-enabled, and Microsoft 365 assigns licences only to security-enabled groups. "
+    "Set security_enabled: true on it with m365.cloud_identity.aad_group first."
+)
 OVERCOMMIT_MSG = (
     "Not enough free seats for this task, so nothing was changed: %s. Add seats to the subscription, "
     "assign fewer licences, or set allow_overcommit: true to send the assignments anyway (Graph then "
@@ -563,6 +573,7 @@ class Assignment(Plan):
         self.after = None
         self.add = []
         self.remove = []
+        self.processing = None      # a group's licenseProcessingState after the assignment
 
     @property
     def changed(self):
@@ -600,6 +611,8 @@ class LicenseRun:
         self.check_mode = check_mode
         self.allow_overcommit = allow_overcommit
         self.reader = TargetReader(client)
+        self._clock = time.monotonic
+        self._sleep = time.sleep
         self.catalog = None
         self.warnings = []
 
@@ -661,6 +674,8 @@ class LicenseRun:
             assignment.after, assignment.add, assignment.remove = plan_changes(assignment.current, assignment.desired)
             if assignment.target_type == "user":
                 self._check_user(assignment)
+            elif assignment.add and not assignment.target.get("securityEnabled"):
+                assignment.error = LicenseError(NOT_SECURITY_ENABLED_MSG % assignment.ref)
 
     def _check_user(self, assignment):
         user = assignment.target
@@ -698,8 +713,23 @@ class LicenseRun:
         Sender(self.client).send(writes)
         for assignment in assignments:
             if assignment.error is None and assignment.target_type == "group":
+                assignment.processing = self._await_group_processing(assignment.target["id"])
                 # Re-read: members whose inherited licence failed (no seats, ...).
                 assignment.members = self.reader.members(assignment.target["id"])
+
+    def _await_group_processing(self, group_id):
+        """Group licences reach members asynchronously (FIDELITY 7.6): wait, within GROUP_PROCESSING_WAIT,
+        for licenseProcessingState to say ProcessingComplete. Returns the last state seen."""
+        deadline = self._clock() + GROUP_PROCESSING_WAIT
+        wait = 0.5
+        while True:
+            group = self.client.get("/groups/%s" % quote_key(group_id), params={"$select": "id,licenseProcessingState"},
+                                    retry_not_found=REPLICATION_WAIT) or {}
+            state = (group.get("licenseProcessingState") or {}).get("state") or PROCESSING_COMPLETE
+            if state == PROCESSING_COMPLETE or self._clock() + wait > deadline:
+                return state
+            self._sleep(wait)
+            wait = min(wait * 2, 4.0)
 
     def _object(self, assignment):
         if assignment.target is None:
@@ -720,6 +750,8 @@ class LicenseRun:
             obj["unique_name"] = target.get("uniqueName")
             obj["member_count"] = len(assignment.members or [])
             obj["members_in_error"] = members_in_error(self.catalog, target["id"], assignment.members or [])
+            if assignment.processing is not None:
+                obj["license_processing_state"] = assignment.processing
         return obj
 
     def _diff(self, assignment):
