@@ -24,6 +24,12 @@ SWAY = "a23b959c-7ce8-4e57-9140-b90eb88a9e97"
 LICENSE_SELECT = {"$select": "id,assignedLicenses,licenseAssignmentStates,assignedPlans"}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def instant_group_licensing(sandbox):
+    """These tests look at what group licences lead to; their delay (FIDELITY.md 7.6) is tested below."""
+    sandbox.configure(group_license_delay_seconds=0)
+
+
 def assign(graph, kind, obj, add=(), remove=(), disabled=()):
     body = {"addLicenses": [{"skuId": sku, "disabledPlans": list(disabled)} for sku in add],
             "removeLicenses": list(remove)}
@@ -258,3 +264,36 @@ def test_a_seed_can_give_users_direct_licences(sandbox_factory, tmp_path):
         assert sku(client, E3)["consumedUnits"] == 1
     finally:
         client.close()
+
+
+def test_group_licences_reach_members_only_after_the_processing_delay(graph, tenant, sandbox):
+    """FIDELITY.md 7.6: group licence processing is asynchronous; the group shows its licence at once."""
+    import time
+    sandbox.configure(group_license_delay_seconds=1.5)
+    try:
+        member = tenant.user()
+        group = tenant.group([member])
+        assign(graph, "groups", group, add=[E3])
+        assert licence_view(graph, member)["licenseAssignmentStates"] == []
+        queued = graph.get("/groups/%s" % group["id"], params={"$select": "assignedLicenses,licenseProcessingState"})
+        assert [lic["skuId"] for lic in queued["assignedLicenses"]] == [E3]
+        assert queued["licenseProcessingState"] == {"state": "QueuedForProcessing"}
+        time.sleep(1.6)
+        state, = licence_view(graph, member)["licenseAssignmentStates"]
+        assert (state["skuId"], state["assignedByGroup"], state["state"]) == (E3, group["id"], "Active")
+        done = graph.get("/groups/%s" % group["id"], params={"$select": "licenseProcessingState"})
+        assert done["licenseProcessingState"] == {"state": "ProcessingComplete"}
+    finally:
+        sandbox.configure(group_license_delay_seconds=0)
+
+
+def test_licences_only_on_security_enabled_groups_and_a_microsoft_365_group_can_be_one(graph, sandbox):
+    """FIDELITY.md 7.6."""
+    name = uuid.uuid4().hex[:8]
+    team = graph.post("/groups", json={"displayName": name, "mailNickname": name, "mailEnabled": True,
+                                       "securityEnabled": False, "groupTypes": ["Unified"]})
+    with pytest.raises(GraphError) as refused:
+        assign(graph, "groups", team, add=[E3])
+    assert refused.value.status == 400 and refused.value.code == "Request_BadRequest"
+    graph.patch("/groups/%s" % team["id"], json={"securityEnabled": True})
+    assert assign(graph, "groups", team, add=[E3])["id"] == team["id"]

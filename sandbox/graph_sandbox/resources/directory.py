@@ -3,11 +3,12 @@ from starlette.routing import Route
 
 from ..http import (GraphHTTPError, collection_response, entity_response, graph_json, no_content, not_found, read_json,
                     require, tenant_of)
-from .users import conflict, upn_taken
+from .users import conflict
 
 READ_DELETED = {"user": ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"),
                 "group": ("Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")}
-WRITE_DELETED = {"user": ("User.ReadWrite.All", "Directory.ReadWrite.All"),
+# Restore and purge of users: User.DeleteRestore.All is the least privilege (FIDELITY.md 7.5).
+WRITE_DELETED = {"user": ("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
                  "group": ("Group.ReadWrite.All", "Directory.ReadWrite.All")}
 READ_OBJECTS = READ_DELETED["user"] + READ_DELETED["group"]
 READ_ORG = ("Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All",

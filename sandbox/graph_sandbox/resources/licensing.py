@@ -19,6 +19,7 @@ messages are best-known wording (marked ASSUMED below).
 import difflib
 import importlib.util
 import re
+import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +29,7 @@ from starlette.routing import Route
 
 from .. import schema
 from ..http import (GraphHTTPError, METADATA, collection_response, entity_response, graph_json, iso, not_found,
-                    read_json, require, tenant_of)
+                    read_json, require, sandbox_of, tenant_of)
 from . import groups as groups_resource
 from .users import live_user
 
@@ -202,9 +203,16 @@ class LicenseState:
     """Every user's licence entries and every SKU's consumed seats, for one tenant version."""
 
     def __init__(self):
+        self.version = None
         self.entries = {}    # user id -> [licenseAssignmentState dicts]
         self.consumed = {}   # sku id -> seats in use
         self.holders = {}    # sku id -> user ids holding an active licence
+        self.pending_until = None   # epoch seconds when the next queued group licence is processed
+        self.pending_groups = set()
+
+    def current(self, version):
+        """Still right for this tenant version, with no queued group licence due since it was computed."""
+        return self.version == version and (self.pending_until is None or time.time() < self.pending_until)
 
 
 _CACHE = {}
@@ -214,14 +222,15 @@ _computing = set()
 def license_state(tenant):
     key = id(tenant)
     cached = _CACHE.get(key)
-    if cached and cached[0] == tenant.version:
-        return cached[1]
+    if cached and cached.current(tenant.version):
+        return cached
     _computing.add(key)
     try:
         state = _compute(tenant)
     finally:
         _computing.discard(key)
-    _CACHE[key] = (tenant.version, state)
+    state.version = tenant.version
+    _CACHE[key] = state
     return state
 
 
@@ -253,8 +262,13 @@ def _compute(tenant):
             grant(user["id"], lic["skuId"])
 
     assignments = []
+    now = time.time()
     for group in tenant.groups.values():
         for lic in group.get("_licenses") or []:
+            if lic.get("_processAt", 0) > now:   # queued: members see nothing of it yet
+                state.pending_until = min(state.pending_until or lic["_processAt"], lic["_processAt"])
+                state.pending_groups.add(group["id"])
+                continue
             assignments.append((lic["assignedDateTime"], group["id"], group, lic))
     for _, _, group, lic in sorted(assignments, key=lambda a: (a[0], a[1])):
         sku = tenant.skus.get(lic["skuId"])
@@ -331,6 +345,14 @@ def group_members_in_error(tenant, group):
             and any(e["assignedByGroup"] == group["id"] and e["state"] == "Error" for e in entries)]
 
 
+def group_processing_state(tenant, doc):
+    """licenseProcessingState: QueuedForProcessing until the group's licences reach its members."""
+    if not doc.get("_licenses"):
+        return None
+    pending = doc["id"] in license_state(tenant).pending_groups
+    return {"state": "QueuedForProcessing" if pending else "ProcessingComplete"}
+
+
 def sku_consumed_units(tenant, doc):
     return license_state(tenant).consumed.get(doc["skuId"], 0)
 
@@ -338,10 +360,10 @@ def sku_consumed_units(tenant, doc):
 schema.register_derived("user", "assignedLicenses", user_assigned_licenses)
 schema.register_derived("user", "licenseAssignmentStates", user_states)
 schema.register_derived("user", "assignedPlans", user_assigned_plans)
+schema.register_derived("group", "licenseProcessingState", group_processing_state)
 schema.register_derived("group", "assignedLicenses", group_assigned_licenses)
 schema.register_derived("group", "hasMembersWithLicenseErrors",
                         lambda tenant, doc: bool(group_members_in_error(tenant, doc)))
-schema.register_derived("group", "licenseProcessingState", lambda tenant, doc: {"state": "ProcessingComplete"})
 schema.register_derived("subscribedSku", "consumedUnits", sku_consumed_units)
 
 
@@ -418,8 +440,11 @@ def parse_assign_body(tenant, body):
     return adds, removes
 
 
-def _apply(licenses, adds, removes):
-    """The new _licenses list: removes dropped, adds inserted or their disabled plans replaced."""
+def _apply(licenses, adds, removes, process_at=None):
+    """The new _licenses list: removes dropped, adds inserted or their disabled plans replaced.
+
+    ``process_at`` (epoch seconds): when a group's added or changed licences reach its members.
+    """
     now = iso()
     kept = [dict(lic) for lic in licenses if lic["skuId"] not in removes]
     by_sku = {lic["skuId"]: lic for lic in kept}
@@ -427,7 +452,10 @@ def _apply(licenses, adds, removes):
         if sku_id in by_sku:
             by_sku[sku_id]["disabledPlans"] = disabled
         else:
-            kept.append({"skuId": sku_id, "disabledPlans": disabled, "assignedDateTime": now})
+            by_sku[sku_id] = {"skuId": sku_id, "disabledPlans": disabled, "assignedDateTime": now}
+            kept.append(by_sku[sku_id])
+        if process_at is not None:
+            by_sku[sku_id]["_processAt"] = process_at
     return kept
 
 
@@ -464,7 +492,9 @@ async def assign_group_license(request):
     assigned = set(lic["skuId"] for lic in group.get("_licenses") or [])
     if any(sku_id not in assigned for sku_id in removes):
         raise GraphHTTPError(400, "Request_BadRequest", GROUP_NOT_ASSIGNED)
-    group["_licenses"] = _apply(group.get("_licenses") or [], adds, removes)
+    # Group licences reach members asynchronously (FIDELITY.md 7.6), after the configured delay.
+    process_at = time.time() + sandbox_of(request).control.group_license_delay
+    group["_licenses"] = _apply(group.get("_licenses") or [], adds, removes, process_at)
     tenant.save("group", group)
     # Graph processes group licences in the background and answers 202 with a Location.
     location = "%sv1.0/groups/%s" % (str(request.base_url), group["id"])
