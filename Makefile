@@ -132,7 +132,8 @@ demo: venv collection
 	$(PY) .ci/connection_vars.py --wait 60 --pid $$sandbox_pid \
 	    $(DEMO_STATE)/connection.json $(DEMO_STATE)/demo-vars.json \
 	  || { echo "The sandbox did not start; its log:" >&2; tail -n 30 $(DEMO_STATE)/sandbox.log >&2; exit 1; }; \
-	$(BIN)/ansible-playbook playbooks/demo.yml -e @$(DEMO_STATE)/demo-vars.json; \
+	$(BIN)/ansible-playbook playbooks/demo.yml -e @$(DEMO_STATE)/demo-vars.json \
+	    -e m365_password_file=$(DEMO_STATE)/passwords.jsonl; \
 	echo "make demo: done. The sandbox state stays in $(DEMO_STATE); 'make clean' removes it."
 
 # A sandbox for manual use; Ctrl-C stops it. Its state stays in $(MANUAL_STATE).

@@ -77,6 +77,9 @@ GRAPH_CONNECTION_SPEC = dict(
 
 CONNECTION_OPTIONS = tuple(GRAPH_CONNECTION_SPEC)
 
+# The option of every module with a list form (documented by the list_results doc fragment).
+LIST_RESULTS_SPEC = dict(return_unchanged=dict(type="bool", default=False))
+
 MISSING_CREDENTIAL_MSG = (
     "No credential for the app registration: set client_secret (or the AZURE_CLIENT_SECRET "
     "environment variable) or client_certificate_path (or AZURE_CLIENT_CERTIFICATE_PATH)."
@@ -89,8 +92,11 @@ TWO_CREDENTIALS_MSG = (
 class GraphModule(object):
     """An AnsibleModule with the connection options and a lazily built GraphClient."""
 
-    def __init__(self, argument_spec, **ansible_module_kwargs):
+    def __init__(self, argument_spec, list_results=False, **ansible_module_kwargs):
+        """``list_results``: the module has a list form, so it takes ``return_unchanged``."""
         spec = dict(GRAPH_CONNECTION_SPEC)
+        if list_results:
+            spec.update(LIST_RESULTS_SPEC)
         spec.update(argument_spec)
         ansible_module_kwargs.setdefault("supports_check_mode", True)
         self.module = AnsibleModule(argument_spec=spec, **ansible_module_kwargs)
@@ -151,7 +157,8 @@ class GraphModule(object):
 
     def finish(self, results, object_name, single):
         """Exit result of a single-or-list run; fails when any item failed."""
-        result, failure = items_outcome(results, object_name, single, with_diff=self.diff_mode)
+        result, failure = items_outcome(results, object_name, single, with_diff=self.diff_mode,
+                                        return_unchanged=bool(self.params.get("return_unchanged")))
         if failure:
             self.fail(failure, **result)
         return result

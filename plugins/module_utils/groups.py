@@ -669,7 +669,7 @@ class GroupManager:
 
     def _result(self, plan):
         if plan.failed:
-            return failed_item(plan.key, plan.error)
+            return failed_item(plan.key, plan.error, written=plan.written)
         current = plan.group if plan.action != "created" else None
         before = group_to_options(plan.deleted if plan.action == "restored" else current) \
             if (current or plan.deleted) else {}

@@ -632,7 +632,8 @@ class LicenseRun:
         results = []
         for assignment in assignments:
             if assignment.error is not None:
-                results.append(failed_item(assignment.key, assignment.error, obj=self._object(assignment)))
+                results.append(failed_item(assignment.key, assignment.error, obj=self._object(assignment),
+                                           written=assignment.written))
                 continue
             action = "updated" if assignment.changed else "unchanged"
             results.append(item_result(assignment.key, action, obj=self._object(assignment),

@@ -23,7 +23,7 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client i
 
 # Actions that write (or would write, in check mode) to the tenant.
 CHANGING_ACTIONS = frozenset(["created", "updated", "restored", "deleted", "invited"])
-SUMMARY_ACTIONS = ("created", "updated", "restored", "unchanged", "deleted", "failed")
+SUMMARY_ACTIONS = ("created", "updated", "restored", "unchanged", "deleted", "failed", "not_attempted")
 
 SECRET_CHANGED = "<changed>"
 SECRET_UNCHANGED = "<unchanged>"
@@ -98,11 +98,18 @@ def item_result(key, action, obj=None, diff=None, error=None, **extra):
     return result
 
 
-def failed_item(key, error, obj=None):
-    """A failed item built from a GraphError or a validation error."""
+def failed_item(key, error, obj=None, written=False):
+    """A failed item built from a GraphError or a validation error.
+
+    ``written``: part of the item was written before the failure (a user created, its manager not set),
+    so the item counts as changed.
+    """
     if isinstance(error, GraphError):
-        return item_result(key, "failed", obj=obj, error=graph_error_message(error), **graph_error_details(error))
-    return item_result(key, "failed", obj=obj, error=str(error))
+        result = item_result(key, "failed", obj=obj, error=graph_error_message(error), **graph_error_details(error))
+    else:
+        result = item_result(key, "failed", obj=obj, error=str(error))
+    result["changed"] = bool(written)
+    return result
 
 
 def summarize(results):
@@ -120,14 +127,17 @@ def _public_item(item, object_name):
     return public
 
 
-def items_outcome(results, object_name, single, with_diff=False):
+def items_outcome(results, object_name, single, with_diff=False, return_unchanged=False):
     """Build the module result of a single-or-list run.
 
     Returns (result, failure message or None). The single form returns the
     object under `object_name`, `action` and `diff` (plus any extra keys of
-    the item, e.g. a generated password); the list form returns `results` and
-    `summary`. Failed items never hide the others: the failure message lists
-    every failed key and reason, and the result still carries all items.
+    the item); the list form returns `results` for the items that changed or
+    failed (every item with ``return_unchanged``) and a `summary` counting
+    every action, so a 10,000-item run that changes nothing stays small.
+    Failed items never hide the others: the failure message lists every
+    failed key and reason, and the result still carries all items that
+    changed, so what was written is reported even when the task fails.
     """
     changed = any(item.get("changed") for item in results)
     failed = [item for item in results if item.get("action") == "failed"]
@@ -144,12 +154,14 @@ def items_outcome(results, object_name, single, with_diff=False):
         failure = item.get("error") if failed else None
         return result, failure
 
+    shown = [item for item in results
+             if return_unchanged or item.get("changed") or item.get("action") not in ("unchanged", None)]
     result = dict(
         changed=changed,
-        results=[_public_item(item, object_name) for item in results],
+        results=[_public_item(item, object_name) for item in shown],
         summary=summarize(results),
     )
-    diffs = [item["diff"] for item in results if item.get("diff")]
+    diffs = [_named_diff(item) for item in results if _has_changes(item.get("diff"))]
     if with_diff and diffs:
         # Ansible shows a list of diffs one after the other.
         result["diff"] = diffs
@@ -157,4 +169,19 @@ def items_outcome(results, object_name, single, with_diff=False):
     if failed:
         reasons = "; ".join("%s: %s" % (item["key"], item.get("error")) for item in failed)
         failure = "%d of %d %ss failed: %s" % (len(failed), len(results), object_name, reasons)
+        written = len([item for item in results if item.get("changed")])
+        if written:
+            failure += "; %d changed (see results)" % written
     return result, failure
+
+
+def _has_changes(diff):
+    return bool(diff) and bool(diff.get("before") or diff.get("after"))
+
+
+def _named_diff(item):
+    """A list-form diff, headed with the item it belongs to."""
+    diff = dict(item["diff"])
+    diff.setdefault("before_header", "%s (before)" % item["key"])
+    diff.setdefault("after_header", "%s (after)" % item["key"])
+    return diff

@@ -34,6 +34,7 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client i
 from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write
 from ansible_collections.m365.cloud_identity.plugins.module_utils.passwords import (
     COMPLEXITY_RULE,
+    PasswordFile,
     generate_password,
     password_problem,
 )
@@ -497,6 +498,7 @@ class UserPlan(Plan):
         self.changes = {}          # properties to PATCH (or the POST body on create)
         self.adopted = None        # a user a concurrent run created under this UPN (then updated)
         self.password = None       # to write (given or generated); never shown
+        self.password_recorded = False
         self.generated = False
         self.manager_id = None     # current manager's id (when managed)
         self.manager_name = None
@@ -525,9 +527,10 @@ class UserPlan(Plan):
 class UserEngine(object):
     """Plans and applies a list of user items against one tenant."""
 
-    def __init__(self, client, check_mode=False, directory=None):
+    def __init__(self, client, check_mode=False, directory=None, password_file=None):
         self.client = client
         self.check_mode = check_mode
+        self.password_file = PasswordFile(password_file) if password_file else None
         self.directory = directory or Directory(client)
         self.sender = Sender(client)
         self._verified_domains = None
@@ -535,6 +538,17 @@ class UserEngine(object):
     # -- the whole run --
 
     def run(self, items):
+        """Validate, read, decide, then (unless check mode) write in two waves. Raises PasswordFileError
+        before anything else when password_file cannot be used safely."""
+        if self.password_file is not None:
+            self.password_file.check()
+        try:
+            return self._run(items)
+        finally:
+            if self.password_file is not None:
+                self.password_file.close()
+
+    def _run(self, items):
         plans = [UserPlan(index, item) for index, item in enumerate(items)]
         for plan in plans:
             problems = validate_item(plan.item)
@@ -748,6 +762,11 @@ class UserEngine(object):
         if item.get("password") is not None:
             plan.password = item["password"]
         else:
+            if self.password_file is None:
+                raise ItemError(
+                    "password_file: user %s would get a generated password, and passwords never appear in results; "
+                    "set password_file (a file the module appends each password to, mode 0600) or give password"
+                    % plan.key)
             plan.password = None if self.check_mode else generate_password()
             plan.generated = True
         plan.changes = create_body(item, plan.password)
@@ -854,12 +873,25 @@ class UserEngine(object):
         if "passwordProfile" in changes:
             context = "update user %s (a password reset needs the app to hold the User Administrator " \
                       "Entra role, or Privileged Authentication Administrator for an administrator)" % plan.key
-        return Write(plan, "PATCH", "/users/%s" % plan.user_id, changes, context)
+
+        def password_set(_answer):
+            self._record_password(plan, plan.action)
+
+        return Write(plan, "PATCH", "/users/%s" % plan.user_id, changes, context,
+                     on_success=password_set if "passwordProfile" in changes else None)
 
     def _created(self, plan, body):
         plan.new_id = body["id"]
         self.sender.created(body["id"])
         self.directory.add_users([body])
+        self._record_password(plan, "created")
+
+    def _record_password(self, plan, action):
+        """Append the password this run set for the user to password_file (once per user and run)."""
+        if plan.password is None or self.password_file is None or plan.password_recorded:
+            return
+        self.password_file.append(plan.item.get("user_principal_name") or plan.key, plan.user_id, plan.password, action)
+        plan.password_recorded = True
 
     def _restored(self, plan):
         self.sender.created(plan.user_id)

@@ -31,6 +31,7 @@ author:
 extends_documentation_fragment:
   - m365.cloud_identity.graph
   - m365.cloud_identity.graph.attributes
+  - m365.cloud_identity.graph.list_results
 options:
   display_name:
     description:
@@ -457,6 +458,7 @@ def run(module):
 def main():
     module = GraphModule(
         argument_spec=argument_spec(),
+        list_results=True,
         mutually_exclusive=[("groups", name) for name in GROUP_OPTIONS],
         required_one_of=[("display_name", "unique_name", "id", "groups")],
     )

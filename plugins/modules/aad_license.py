@@ -42,6 +42,7 @@ author:
 extends_documentation_fragment:
   - m365.cloud_identity.graph
   - m365.cloud_identity.graph.attributes
+  - m365.cloud_identity.graph.list_results
 options:
   user:
     description:
@@ -364,6 +365,7 @@ def main_logic(graph):
 def main():
     graph = GraphModule(
         argument_spec(),
+        list_results=True,
         mutually_exclusive=[("user", "group", "assignments"), ("licenses", "assignments")],
         required_one_of=[("user", "group", "assignments")],
         required_by=dict(user="licenses", group="licenses"),

@@ -7,7 +7,11 @@ carried only department".
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import stat
+import tempfile
 import string
 import uuid
 from urllib.parse import unquote
@@ -184,8 +188,10 @@ class FakeGraph(object):
         raise AssertionError("unexpected %s %s" % (method, url))
 
 
-def run(graph, items, check_mode=False):
-    engine = users.UserEngine(graph, check_mode=check_mode)
+def run(graph, items, check_mode=False, password_file=None):
+    if password_file is None:
+        password_file = os.path.join(tempfile.mkdtemp(), "passwords.jsonl")
+    engine = users.UserEngine(graph, check_mode=check_mode, password_file=password_file or None)
     plans = engine.run(items)
     return engine, plans
 
@@ -598,3 +604,47 @@ def test_bulk_restore_finds_deleted_users_with_one_read():
     assert [p.action for p in plans].count("restored") == 5
     assert [c for c in graph.calls if c[0] == "GET"].count(("GET", "/directory/deletedItems/microsoft.graph.user")) == 1
     assert len(graph.users) == 25 and graph.deleted == {}
+
+
+
+# ---- the password file ---------------------------------------------------------
+
+def password_lines(path):
+    with open(path) as handle:
+        return [json.loads(line) for line in handle]
+
+
+def test_generated_and_given_passwords_go_to_the_password_file_once_never_to_results(tmp_path):
+    graph = FakeGraph()
+    path = str(tmp_path / "pw.jsonl")
+    bob = graph.add_user("bob@contoso.com")
+    engine, plans = run(graph, [item(display_name="Alice"),
+                                item("bob@contoso.com", password="N3w!passw0rd", update_password="always")],
+                        password_file=path)
+    lines = password_lines(path)
+    assert [(r["user_principal_name"], r["action"]) for r in lines] == [
+        ("alice@contoso.com", "created"), ("bob@contoso.com", "updated")]
+    assert lines[0]["password"] == graph.password_of[plans[0].new_id] and lines[0]["id"] == plans[0].new_id
+    assert lines[1]["password"] == "N3w!passw0rd" and lines[1]["id"] == bob["id"]
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", lines[0]["time"])
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    run(graph, [item(display_name="Alice")], password_file=path)
+    assert len(password_lines(path)) == 2  # nothing set on the second run, nothing appended
+
+
+def test_a_generated_password_without_password_file_fails_before_any_write():
+    graph = FakeGraph()
+    _engine, plans = run(graph, [item(display_name="Alice")], password_file="")
+    assert plans[0].failed and "set password_file" in plans[0].error
+    assert graph.writes == []
+
+
+def test_an_unsafe_or_unreachable_password_file_is_refused_before_any_write(tmp_path):
+    graph = FakeGraph()
+    shared = tmp_path / "shared.jsonl"
+    shared.write_text("")
+    shared.chmod(0o644)
+    for path, words in ((str(shared), "mode 0644"), (str(tmp_path / "nope" / "pw.jsonl"), "does not exist")):
+        with pytest.raises(passwords.PasswordFileError, match=words):
+            run(graph, [item(display_name="Alice")], password_file=path)
+    assert graph.writes == []
