@@ -100,11 +100,13 @@ class Write(object):
     land, or None; ``on_conflict(error, lost_response)`` may turn a create's
     "already exists" into success by returning the existing object (made by
     this run's own unanswered create when ``lost_response``, else by a
-    concurrent run).
+    concurrent run); ``done_if(status, error, lost_response)`` names other
+    answers that mean the write already took effect (a restore sent again
+    after its first answer was lost finds nothing left to restore).
     """
 
     def __init__(self, plan, method, url, body=None, context=None, headers=None, on_success=None,
-                 reread=None, on_conflict=None):
+                 reread=None, on_conflict=None, done_if=None):
         self.plan = plan
         self.method = method.upper()
         self.url = url
@@ -114,6 +116,7 @@ class Write(object):
         self.on_success = on_success
         self.reread = reread
         self.on_conflict = on_conflict
+        self.done_if = done_if
 
     def request(self, request_id, depends_on=None):
         request = {"id": request_id, "method": self.method, "url": self.url}
@@ -264,7 +267,8 @@ class Sender(object):
     def _outcome(self, unit, write, result):
         """'done', 'retry' or 'failed' for one answered write."""
         status, error = result.status, result.error
-        if result.ok or already_done(write, status, error):
+        if result.ok or already_done(write, status, error) or (
+                write.done_if is not None and write.done_if(status, error, unit.lost_response)):
             self._succeeded(write, result.body if result.ok else None)
             return "done"
         if status == 424:
@@ -315,10 +319,16 @@ class Sender(object):
                 unit.lost_response = True
                 retry.append(unit)
             elif first.safe_to_resend:
+                unit.lost_response = True
                 retry.append(unit)
             else:
                 unit.plan.fail(_with_context(error, first.context))
         return retry
+
+
+def restored_if_gone(status, error, lost_response):
+    """For a restore: after a lost answer, "not in deleted items" means the first attempt restored it."""
+    return lost_response and status in (400, 404)
 
 
 def _retry_after(result):

@@ -27,7 +27,7 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write
+from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write, restored_if_gone
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError
 from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
     attribute_diff,
@@ -603,7 +603,7 @@ class GroupManager:
             self.sender.created(plan.group["id"])
             self.directory.add_groups([plan.group])
         return Write(plan, "POST", "/directory/deletedItems/%s/restore" % plan.deleted["id"],
-                     context="restore group %s" % plan.key, on_success=restored)
+                     context="restore group %s" % plan.key, on_success=restored, done_if=restored_if_gone)
 
     def _resolve_pending(self, plans):
         """Bind the groups this run has just created (nested groups in one task)."""

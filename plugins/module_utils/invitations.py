@@ -31,7 +31,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported
     from urlparse import urlsplit
 
-from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write
+from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write, restored_if_gone
 from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
     attribute_diff,
     failed_item,
@@ -490,8 +490,8 @@ def apply_plans(client, plans, sleep=time.sleep):
     """
     sender = Sender(client, sleep=sleep)
 
-    def step(wanted, verb, request, on_success=None):
-        sender.send([Write(plan, verb_method, url, body, describe(plan, verb),
+    def step(wanted, verb, request, on_success=None, done_if=None):
+        sender.send([Write(plan, verb_method, url, body, describe(plan, verb), done_if=done_if,
                            on_success=(lambda answer, plan=plan: on_success(plan, answer)) if on_success else None)
                      for plan in wanted if not plan.failed
                      for verb_method, url, body in [request(plan)]])
@@ -513,7 +513,7 @@ def apply_plans(client, plans, sleep=time.sleep):
 
     invitations = [p for p in plans if p.invitation]
     step([p for p in plans if p.restore], "restore",
-         lambda p: ("POST", "/directory/deletedItems/%s/restore" % p.user_id, None), restored)
+         lambda p: ("POST", "/directory/deletedItems/%s/restore" % p.user_id, None), restored, restored_if_gone)
     step(invitations, "invite", lambda p: ("POST", "/invitations", p.invitation), invited)
     step([p for p in plans if p.patch and p.user_id], "update", lambda p: ("PATCH", "/users/%s" % p.user_id, p.patch))
     # The invitation answers with the user's id only: read the new guest once.

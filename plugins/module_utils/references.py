@@ -187,6 +187,10 @@ class Directory:
                 ref=unresolved[0])
         return dict((r, self._cached_user(r)) for r in refs)
 
+    def cached_user(self, ref):
+        """The user a reference names if this run has read or created it (no request), else None."""
+        return self._cached_user(ref)
+
     def _cached_user(self, ref):
         ref = (ref or "").strip()
         if ref in self._users:
@@ -343,8 +347,9 @@ class Directory:
         found = {}
         unknown = [i for i in ids if i not in self._users and i not in self._groups]
         for chunk in chunks(unknown, 1000):
-            response = self.client.post(
-                "/directoryObjects/getByIds", json={"ids": chunk, "types": ["user", "group"]}) or {}
+            # A read despite the POST: safe to send again when its answer is lost.
+            response = self.client.post("/directoryObjects/getByIds", json={"ids": chunk, "types": ["user", "group"]},
+                                        idempotent=True) or {}
             for obj in response.get("value", []):
                 if obj.get("@odata.type") == GROUP_TYPE:
                     self.add_groups([obj])

@@ -31,7 +31,7 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client i
     GraphError,
     quote_key,
 )
-from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write
+from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write, restored_if_gone
 from ansible_collections.m365.cloud_identity.plugins.module_utils.passwords import (
     COMPLEXITY_RULE,
     PasswordFile,
@@ -533,6 +533,7 @@ class UserEngine(object):
         self.password_file = PasswordFile(password_file) if password_file else None
         self.directory = directory or Directory(client)
         self.sender = Sender(client)
+        self._created_here = set()   # lower-case UPNs of users this run creates
         self._verified_domains = None
 
     # -- the whole run --
@@ -648,7 +649,7 @@ class UserEngine(object):
         managed = [p for p in plans if not p.failed and p.state == "present" and p.item.get("manager") is not None]
         if not managed:
             return
-        pending = set(p.item["user_principal_name"].lower() for p in plans
+        self._created_here = pending = set(p.item["user_principal_name"].lower() for p in plans
                       if not p.failed and p.state == "present" and p.current is None
                       and p.item.get("user_principal_name"))
         refs = set(p.item["manager"] for p in managed if p.item["manager"] and p.item["manager"].lower() not in pending)
@@ -816,16 +817,22 @@ class UserEngine(object):
                 plan.after["groups"] = sorted(names[gid] for gid in after)
 
     def _manager_id(self, ref):
-        try:
-            return self.directory.user(ref)["id"]
-        except ReferenceError:
-            return None  # created in this run; resolved after the creates
+        """The manager's id; None for a user this run creates and has not created yet (linked after the
+        creates from the run's own answer, never by waiting for Graph to replicate it)."""
+        user = self._known_manager(ref)
+        return user["id"] if user else None
 
     def _manager_name(self, ref):
+        user = self._known_manager(ref)
+        return (user.get("userPrincipalName") if user else None) or ref
+
+    def _known_manager(self, ref):
+        if ref.lower() in self._created_here and self.directory.cached_user(ref) is None:
+            return None
         try:
-            return self.directory.user(ref).get("userPrincipalName") or ref
+            return self.directory.user(ref)
         except ReferenceError:
-            return ref
+            return None
 
     # -- writes --
 
@@ -862,7 +869,7 @@ class UserEngine(object):
             return writes
         if plan.action == "restored":
             writes.append(Write(plan, "POST", "/directory/deletedItems/%s/restore" % plan.user_id,
-                                context="restore deleted user %s" % plan.key,
+                                context="restore deleted user %s" % plan.key, done_if=restored_if_gone,
                                 on_success=lambda body: self._restored(plan)))
         if plan.changes:
             writes.append(self._patch_write(plan, plan.changes))

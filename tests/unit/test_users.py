@@ -447,6 +447,9 @@ def test_manager_created_in_the_same_run():
                                  item("boss@contoso.com", display_name="Boss")])
     assert [p.action for p in plans] == ["created", "created"]
     assert graph.managers[plans[0].new_id] == plans[1].new_id
+    # Resolved from the run's own create: read once as an item of the task, never looked up again
+    # (nor waited for) as a manager before it exists.
+    assert graph.calls.count(("GET", "/users/boss@contoso.com")) == 1
 
 
 def test_dynamic_group_is_refused_before_any_write():
