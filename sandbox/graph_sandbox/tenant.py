@@ -11,6 +11,8 @@ import os
 import sqlite3
 import time
 
+from .indexes import Indexes
+
 KINDS = ("user", "group", "invitation", "sku", "deleted", "app", "meta")
 
 
@@ -27,29 +29,19 @@ class Tenant:
         self._replication_lag = replication_lag
         self._visible_at = {}   # object id -> monotonic time from which reads see it
         self.version = 0
+        self.license_version = 0   # grows only with writes that can change someone's licences
         self._load()
 
     # -- storage -------------------------------------------------------------------------------------
     def _load(self):
         self.users, self.groups, self.invitations, self.skus = {}, {}, {}, {}
         self.deleted, self.apps, self.meta = {}, {}, {}
-        self._upns, self._upn_of = {}, {}
+        self.indexes = Indexes()
         for kind, obj_id, doc in self.db.execute("SELECT kind, id, doc FROM objects"):
             self.store(kind)[obj_id] = json.loads(doc)
-            self._index_upn(kind, obj_id, self.store(kind)[obj_id])
+            self.indexes.update(kind, obj_id, self.store(kind)[obj_id])
         self.version += 1
-
-    def _index_upn(self, kind, key, doc):
-        """Keep a UPN -> id map of live users, so lookups by UPN need no scan."""
-        if kind != "user":
-            return
-        old = self._upn_of.pop(key, None)
-        if old is not None and self._upns.get(old) == key:
-            del self._upns[old]
-        if doc is not None:
-            upn = doc["userPrincipalName"].lower()
-            self._upns[upn] = key
-            self._upn_of[key] = upn
+        self.license_version += 1
 
     def store(self, kind):
         return {"user": self.users, "group": self.groups, "invitation": self.invitations, "sku": self.skus,
@@ -68,14 +60,18 @@ class Tenant:
             lag = self._replication_lag()
             if lag:
                 self._visible_at[key] = time.monotonic() + lag
+        if self.indexes.licence_relevant(kind, key, doc, new=key not in store):
+            self.license_version += 1
         store[key] = doc
-        self._index_upn(kind, key, doc)
+        self.indexes.update(kind, key, doc)
         self.db.execute("INSERT OR REPLACE INTO objects (kind, id, doc) VALUES (?, ?, ?)", (kind, key, json.dumps(doc)))
         self.version += 1
 
     def drop(self, kind, obj_id):
+        if obj_id in self.store(kind) and self.indexes.licence_relevant(kind, obj_id, None, new=False):
+            self.license_version += 1
         self.store(kind).pop(obj_id, None)
-        self._index_upn(kind, obj_id, None)
+        self.indexes.update(kind, obj_id, None)
         self.db.execute("DELETE FROM objects WHERE kind = ? AND id = ?", (kind, obj_id))
         self.version += 1
 
@@ -135,7 +131,7 @@ class Tenant:
         """A live user by id or userPrincipalName (case-insensitive)."""
         user = self.users.get(key)
         if user is None and "@" in key:
-            user = self.users.get(self._upns.get(key.lower()))
+            user = self.users.get(self.indexes.upns.get(key.lower()))
         return user
 
     def directory_object(self, obj_id):
@@ -145,3 +141,20 @@ class Tenant:
         if obj_id in self.groups:
             return "group", self.groups[obj_id]
         return None, None
+
+    def users_with_address(self, address):
+        """Live users whose mail or otherMails hold the address (case-insensitive)."""
+        return [self.users[i] for i in sorted(self.indexes.addresses.get(address.lower(), ())) if i in self.users]
+
+    def reports_of(self, manager_id):
+        """Live users whose manager is ``manager_id``."""
+        return [self.users[i] for i in sorted(self.indexes.reports.get(manager_id, ())) if i in self.users]
+
+    def groups_holding(self, object_id):
+        """(store kind, group document) of every live or soft-deleted group with the object as member or owner."""
+        found = []
+        for kind, key in sorted(self.indexes.holders.get(object_id, ())):
+            doc = self.groups.get(key) if kind == "group" else (self.deleted.get(key) or {}).get("doc")
+            if doc is not None:
+                found.append((kind, doc))
+        return found

@@ -73,18 +73,16 @@ async def restore_deleted(request):
 def purge(tenant, entry):
     """Permanent deletion: the object and every membership or ownership it held."""
     tenant.drop("deleted", entry["id"])
-    for group in list(tenant.groups.values()) + [e["doc"] for e in tenant.deleted.values() if e["kind"] == "group"]:
-        touched = False
+    for kind, group in tenant.groups_holding(entry["id"]):
         for rel in ("_members", "_owners"):
-            if entry["id"] in (group.get(rel) or {}):
-                group[rel].pop(entry["id"])
-                touched = True
-        if touched and group["id"] in tenant.groups:
+            (group.get(rel) or {}).pop(entry["id"], None)
+        if kind == "group":
             tenant.save("group", group)
-    for user in tenant.users.values():
-        if user.get("_manager") == entry["id"]:
-            user.pop("_manager")
-            tenant.save("user", user)
+        else:
+            tenant.save("deleted", tenant.deleted[group["id"]])
+    for user in tenant.reports_of(entry["id"]):
+        user.pop("_manager")
+        tenant.save("user", user)
 
 
 async def delete_deleted(request):

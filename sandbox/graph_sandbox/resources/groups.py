@@ -158,13 +158,9 @@ def owner_ids(tenant, group):
 
 def groups_of(tenant, object_id):
     """The live groups the object is a direct member of (dynamic memberships included)."""
-    found = []
-    for group in tenant.groups.values():
-        if is_dynamic(group):
-            if object_id in member_ids(tenant, group):
-                found.append(group)
-        elif object_id in (group.get("_members") or {}):
-            found.append(group)
+    found = [group for kind, group in tenant.groups_holding(object_id)
+             if kind == "group" and not is_dynamic(group) and object_id in (group.get("_members") or {})]
+    found += [group for group in tenant.groups.values() if is_dynamic(group) and object_id in member_ids(tenant, group)]
     return found
 
 
@@ -549,14 +545,10 @@ async def delete_group(request):
 
 def _forget(tenant, object_id):
     """Remove every membership and ownership of a permanently deleted object."""
-    for other in tenant.groups.values():
-        touched = False
+    for kind, other in tenant.groups_holding(object_id):
         for relation in ("_members", "_owners"):
-            if object_id in (other.get(relation) or {}):
-                other[relation].pop(object_id)
-                touched = True
-        if touched:
-            tenant.save("group", other)
+            (other.get(relation) or {}).pop(object_id, None)
+        tenant.save(kind, other if kind == "group" else tenant.deleted[other["id"]])
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -209,10 +209,25 @@ class LicenseState:
         self.holders = {}    # sku id -> user ids holding an active licence
         self.pending_until = None   # epoch seconds when the next queued group licence is processed
         self.pending_groups = set()
+        self.group_skus = set()     # SKUs some group licenses
 
     def current(self, version):
-        """Still right for this tenant version, with no queued group licence due since it was computed."""
+        """Still right for this licence version, with no queued group licence due since it was computed."""
         return self.version == version and (self.pending_until is None or time.time() < self.pending_until)
+
+    def apply_direct(self, user, before, after):
+        """Update in place for a user's direct licences going from ``before`` to ``after`` (SKU ids), when no
+        group licenses those SKUs: then no one else's seats or states can change, so no recompute is needed."""
+        for sku_id in before - after:
+            self.holders.get(sku_id, set()).discard(user["id"])
+            self.consumed[sku_id] = self.consumed.get(sku_id, 0) - 1
+        for sku_id in after - before:
+            self.holders.setdefault(sku_id, set()).add(user["id"])
+            self.consumed[sku_id] = self.consumed.get(sku_id, 0) + 1
+        entries = [e for e in self.entries.get(user["id"], []) if e["assignedByGroup"] is not None]
+        entries[:0] = [_entry(lic["skuId"], lic["disabledPlans"], None, "Active", None, lic["assignedDateTime"])
+                       for lic in user.get("_licenses") or []]
+        self.entries[user["id"]] = entries
 
 
 _CACHE = {}
@@ -222,14 +237,14 @@ _computing = set()
 def license_state(tenant):
     key = id(tenant)
     cached = _CACHE.get(key)
-    if cached and cached.current(tenant.version):
+    if cached and cached.current(tenant.license_version):
         return cached
     _computing.add(key)
     try:
         state = _compute(tenant)
     finally:
         _computing.discard(key)
-    state.version = tenant.version
+    state.version = tenant.license_version
     _CACHE[key] = state
     return state
 
@@ -255,7 +270,8 @@ def _compute(tenant):
             holders.add(user_id)
             state.consumed[sku_id] = state.consumed.get(sku_id, 0) + 1
 
-    for user in tenant.users.values():
+    for user_id in sorted(tenant.indexes.licensed_users):
+        user = tenant.users[user_id]
         for lic in user.get("_licenses") or []:
             state.entries.setdefault(user["id"], []).append(
                 _entry(lic["skuId"], lic["disabledPlans"], None, "Active", None, lic["assignedDateTime"]))
@@ -263,8 +279,10 @@ def _compute(tenant):
 
     assignments = []
     now = time.time()
-    for group in tenant.groups.values():
+    for group_id in sorted(tenant.indexes.licensed_groups):
+        group = tenant.groups[group_id]
         for lic in group.get("_licenses") or []:
+            state.group_skus.add(lic["skuId"])
             if lic.get("_processAt", 0) > now:   # queued: members see nothing of it yet
                 state.pending_until = min(state.pending_until or lic["_processAt"], lic["_processAt"])
                 state.pending_groups.add(group["id"])
@@ -477,8 +495,13 @@ async def assign_user_license(request):
             continue  # already consumes a seat of it (directly or through a group)
         if state.consumed.get(sku_id, 0) >= tenant.skus[sku_id]["prepaidUnits"]["enabled"]:
             raise GraphHTTPError(400, "Request_BadRequest", NO_SEATS % sku_id)
+    before = set(lic["skuId"] for lic in user.get("_licenses") or [])
     user["_licenses"] = _apply(user.get("_licenses") or [], adds, removes)
     tenant.save("user", user)
+    if state.current(tenant.license_version - 1) and not (set(adds) | set(removes)) & state.group_skus:
+        # Only this user's direct licences changed: update the derived state instead of recomputing it.
+        state.apply_direct(user, before, set(lic["skuId"] for lic in user["_licenses"]))
+        state.version = tenant.license_version
     return entity_response(request, "user", user, context="users/$entity")
 
 

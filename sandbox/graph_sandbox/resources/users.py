@@ -277,7 +277,7 @@ async def direct_reports(request):
     require(request, *READ)
     tenant = tenant_of(request)
     user = live_user(request)
-    reports = [u for u in tenant.users.values() if u.get("_manager") == user["id"]]
+    reports = tenant.reports_of(user["id"])
     return collection_response(request, "user", reports, "directoryObjects", odata_type=True)
 
 
