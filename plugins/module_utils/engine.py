@@ -354,7 +354,8 @@ def run(resource, items, check_mode):
     ``validate(plans)`` (checks across items and against the tenant's
     settings), ``read(plans)``, ``decide(plan)`` and ``waves()`` -> a list of
     callables, each taking the live plans and returning the writes of one wave
-    (run in order, each after the previous wave has been answered).
+    (run in order, each after the previous wave has been answered); in check
+    mode, instead of the waves, ``preview(plans)`` when the resource has one.
     """
     plans = [resource.plan(index, item) for index, item in enumerate(items)]
     resource.validate(plans)
@@ -365,7 +366,11 @@ def run(resource, items, check_mode):
                 resource.decide(plan)
             except ValueError as error:
                 plan.fail(error)
-    if not check_mode:
+    if check_mode:
+        preview = getattr(resource, "preview", None)
+        if preview is not None:
+            preview([plan for plan in plans if not plan.failed])
+    else:
         for wave in resource.waves():
             live = [plan for plan in plans if not plan.failed and plan.action not in (None, "unchanged")]
             writes = wave(live)

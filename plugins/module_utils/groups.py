@@ -27,6 +27,7 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.m365.cloud_identity.plugins.module_utils import engine
 from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write, restored_if_gone
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError
 from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
@@ -229,6 +230,8 @@ class GroupManager:
         self.check_mode = check_mode
         self.directory = Directory(client)
         self.sender = Sender(client)
+        self._creating = {}         # lower-case names of groups this run creates -> their plan
+        self._singles = []          # member adds redone one at a time
         self._deleted_groups = None
         self._member_cache = {}
 
@@ -252,40 +255,57 @@ class GroupManager:
     # ---- run -----------------------------------------------------------------
 
     def run(self, specs):
-        plans = []
-        for index, spec in enumerate(specs):
-            plan = GroupPlan(index, spec)
-            try:
-                plan.rule = validate_spec(spec)
-            except GroupSpecError as exc:
-                plan.error = exc
-            plans.append(plan)
-        _refuse_repeats(plans)
-        live = [p for p in plans if not p.failed]
-        if live:
-            try:
-                groups = self.directory.read_all_groups(select=GROUP_SELECT)
-            except GraphError as error:
-                error.context = "read groups"
-                raise
-            for plan in live:
-                self._guard(plan, self._find_target, plan, groups)
-            creating = self._creating_names(live)
-            for plan in live:
-                if not plan.failed:
-                    self._guard(plan, self._plan_item, plan, creating)
-            if self.check_mode:
-                self._previews([p for p in live if not p.failed])
-            else:
-                self._apply([p for p in live if not p.failed])
+        """One result per item, through the engine's fixed run."""
+        plans = engine.run(self, specs, self.check_mode)
         return [self._result(plan) for plan in plans]
+
+    # ---- the engine's protocol (engine.run calls these in this order) ------
+
+    def plan(self, index, spec):
+        plan = GroupPlan(index, spec)
+        try:
+            plan.rule = validate_spec(spec)
+        except GroupSpecError as exc:
+            plan.fail(exc)
+        return plan
+
+    def validate(self, plans):
+        _refuse_repeats(plans)
+
+    def read(self, plans):
+        """Every group once (the targets and group references come from it), deleted groups if needed."""
+        self._creating = {}
+        if not plans:
+            return
+        try:
+            groups = self.directory.read_all_groups(select=GROUP_SELECT)
+        except GraphError as error:
+            error.context = "read groups"
+            raise
+        for plan in plans:
+            self._guard(plan, self._find_target, plan, groups)
+        self._creating = self._creating_names([p for p in plans if not p.failed])
+
+    def decide(self, plan):
+        self._guard(plan, self._plan_item, plan, self._creating)
+
+    def preview(self, plans):
+        """Check mode: which users each new or changed dynamic rule would select."""
+        self._previews(plans)
+
+    def waves(self):
+        """Objects; then updates and owners (owners before member changes and removals, so replacing the
+        owner of a Microsoft 365 group never leaves it without one); members; removals; deletions."""
+        return [self._object_wave, self._update_wave, self._member_wave, self._single_member_wave,
+                lambda plans: self._remove_wave(plans, "members"), lambda plans: self._remove_wave(plans, "owners"),
+                self._delete_wave]
 
     @staticmethod
     def _guard(plan, func, *args):
         try:
             func(*args)
         except (GroupSpecError, ReferenceError, GraphError) as exc:
-            plan.error = exc
+            plan.fail(exc)
 
     # ---- find the target group ----------------------------------------------
 
@@ -535,28 +555,25 @@ class GroupManager:
 
     # ---- apply ---------------------------------------------------------------
 
-    def _apply(self, plans):
-        """The waves: objects, then updates and owners, members, removals, deletions."""
+    def _object_wave(self, plans):
         for plan in plans:
             for relation, change in plan.changes.items():
                 plan.to_add[relation] = list(change["add"])
-        self.sender.send([self._create_write(p) for p in plans if p.action == "created"]
-                         + [self._restore_write(p) for p in plans if p.action == "restored"])
-        self._resolve_pending([p for p in plans if not p.failed])
+        return ([self._create_write(p) for p in plans if p.action == "created"]
+                + [self._restore_write(p) for p in plans if p.action == "restored"])
+
+    def _update_wave(self, plans):
+        self._resolve_pending(plans)
         live = [p for p in plans if not p.failed and p.action != "deleted"]
-        # Owners before members and removals, so replacing the owner of a Microsoft 365 group
-        # never leaves it without one.
-        self.sender.send([Write(p, "PATCH", "/groups/%s" % p.group_id, p.patch, "update group %s" % p.key)
-                          for p in live if p.patch]
-                         + [self._ref_write(p, "owners", object_id) for p in live for object_id in p.to_add["owners"]])
-        self._apply_member_adds([p for p in live if not p.failed])
-        for relation in ("members", "owners"):
-            self.sender.send([self._remove_write(p, relation, object_id) for p in live if not p.failed
-                              for object_id in p.changes.get(relation, {}).get("remove", [])])
-        self.sender.send([self._delete_writes(p) for p in plans if p.action == "deleted" and not p.failed])
-        for plan in plans:
-            if plan.action == "deleted" and plan.group is not None and not plan.failed:
-                self.directory.forget_group(plan.group["id"])
+        return ([Write(p, "PATCH", "/groups/%s" % p.group_id, p.patch, "update group %s" % p.key) for p in live if p.patch]
+                + [self._ref_write(p, "owners", object_id) for p in live for object_id in p.to_add["owners"]])
+
+    def _remove_wave(self, plans, relation):
+        return [self._remove_write(p, relation, object_id) for p in plans if p.action != "deleted"
+                for object_id in p.changes.get(relation, {}).get("remove", [])]
+
+    def _delete_wave(self, plans):
+        return [self._delete_writes(p) for p in plans if p.action == "deleted"]
 
     def _create_write(self, plan):
         """A group with a unique_name is created by the upsert, so a retried or concurrent create
@@ -629,26 +646,31 @@ class GroupManager:
                      odata_ref(self.client.base_url, object_id),
                      "add %s %s to group %s" % (relation[:-1], plan.names.get(object_id, object_id), plan.key))
 
-    def _apply_member_adds(self, plans):
+    def _member_wave(self, plans):
         """Members go 20 per members@odata.bind PATCH. A PATCH is all or nothing: one refused
         because a reference already exists (added meanwhile) is redone one member at a time."""
-        writes, singles = [], []
+        writes = []
+        self._singles = []
 
         def redo_one_by_one(plan, chunk):
             def on_conflict(_error, _lost_response):
-                singles.extend(self._ref_write(plan, "members", object_id) for object_id in chunk)
+                self._singles.extend(self._ref_write(plan, "members", object_id) for object_id in chunk)
                 return {}
             return on_conflict
 
         for plan in plans:
+            if plan.action == "deleted":
+                continue
             ids = plan.to_add["members"]
             for start in range(0, len(ids), BIND_LIMIT):
                 chunk = ids[start:start + BIND_LIMIT]
                 body = {"members@odata.bind": [self._bind_url(i) for i in chunk]}
                 writes.append(Write(plan, "PATCH", "/groups/%s" % plan.group_id, body,
                                     "add members to group %s" % plan.key, on_conflict=redo_one_by_one(plan, chunk)))
-        self.sender.send(writes)
-        self.sender.send(singles)
+        return writes
+
+    def _single_member_wave(self, plans):
+        return [write for write in self._singles if not write.plan.failed]
 
     def _remove_write(self, plan, relation, object_id):
         context = "remove %s %s from group %s" % (relation[:-1], plan.names.get(object_id, object_id), plan.key)

@@ -31,6 +31,7 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported
     from urlparse import urlsplit
 
+from ansible_collections.m365.cloud_identity.plugins.module_utils import engine
 from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write, restored_if_gone
 from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
     attribute_diff,
@@ -294,7 +295,13 @@ class GuestPlan(Plan):
 
 def plan_guest(spec, current, deleted):
     """Decide the steps for one item from the guest as Graph has it."""
-    plan = GuestPlan(spec, current, deleted)
+    return decide_guest(GuestPlan(spec, current, deleted))
+
+
+def decide_guest(plan):
+    """Fill in the steps of a plan whose current and deleted guest have been read."""
+    spec, current, deleted = plan.spec, plan.current, plan.deleted
+    plan.user_id = (current or deleted or {}).get("id")
     if spec["state"] == "absent":
         if current:
             plan.delete = True
@@ -443,85 +450,93 @@ def read_deleted_guests(client):
     return [doc for doc in docs if is_external(doc)]
 
 
-def build_plans(client, specs):
-    """Read the tenant once and plan every item; lookups that fail fail their item."""
-    index = GuestIndex(read_guests(client))
-    found = []
-    for spec in specs:
-        try:
-            current = index.find(spec["email"])
-            if current is None and spec.get("invited_user_type") == "member":
-                current = read_b2b_member(client, spec["email"])
-            found.append((spec, current, None))
-        except ValueError as error:
-            found.append((spec, None, error))
+class GuestRun(object):
+    """aad_guest's parts of the engine's fixed run: read, decide, and the waves of writes."""
 
-    need_deleted = any(error is None and current is None and (spec["state"] == "present" or spec.get("permanent"))
-                       for spec, current, error in found)
-    deleted_index = GuestIndex(read_deleted_guests(client) if need_deleted else [])
-    plans = []
-    for spec, current, error in found:
-        deleted = None
-        if error is None and current is None:
+    def __init__(self, client, sleep=time.sleep):
+        self.client = client
+        self.sender = Sender(client, sleep=sleep)
+
+    def plan(self, index, spec):
+        plan = GuestPlan(spec)
+        plan.index = index
+        return plan
+
+    def validate(self, plans):
+        """validate_specs and check_domains ran before: a bad item fails the task before any read."""
+
+    def read(self, plans):
+        """Read the guests once (and deleted guests only if needed); a lookup that fails fails its item."""
+        index = GuestIndex(read_guests(self.client))
+        for plan in plans:
             try:
-                deleted = deleted_index.find(spec["email"])
-            except ValueError as lookup_error:
-                error = lookup_error
-        if error is not None:
-            plan = GuestPlan(spec)
-            plan.error = error
-            plans.append(plan)
-            continue
-        plans.append(plan_guest(spec, current, deleted))
-    return plans
+                plan.current = index.find(plan.spec["email"])
+                if plan.current is None and plan.spec.get("invited_user_type") == "member":
+                    plan.current = read_b2b_member(self.client, plan.spec["email"])
+            except ValueError as error:
+                plan.fail(error)
+        wanted = [p for p in plans if not p.failed and p.current is None
+                  and (p.spec["state"] == "present" or p.spec.get("permanent"))]
+        deleted_index = GuestIndex(read_deleted_guests(self.client) if wanted else [])
+        for plan in wanted:
+            try:
+                plan.deleted = deleted_index.find(plan.spec["email"])
+            except ValueError as error:
+                plan.fail(error)
+
+    def decide(self, plan):
+        decide_guest(plan)
+
+    def waves(self):
+        """Restore, invite, update, read back the new guests, delete, purge."""
+        return [self._restore_wave, self._invite_wave, self._update_wave, self._read_wave, self._delete_wave,
+                self._purge_wave]
+
+    def _write(self, plan, verb, method, url, body=None, on_success=None, done_if=None):
+        return Write(plan, method, url, body, describe(plan, verb), done_if=done_if,
+                     on_success=(lambda answer: on_success(plan, answer)) if on_success else None)
+
+    def _restore_wave(self, plans):
+        def restored(plan, _answer):
+            self.sender.created(plan.user_id)
+        return [self._write(p, "restore", "POST", "/directory/deletedItems/%s/restore" % p.user_id,
+                            on_success=restored, done_if=restored_if_gone) for p in plans if p.restore]
+
+    def _invite_wave(self, plans):
+        def invited(plan, body):
+            plan.user_id = ((body or {}).get("invitedUser") or {}).get("id") or plan.user_id
+            plan.redeem_url = (body or {}).get("inviteRedeemUrl")
+            if not plan.current:
+                self.sender.created(plan.user_id)
+        return [self._write(p, "invite", "POST", "/invitations", p.invitation, on_success=invited)
+                for p in plans if p.invitation]
+
+    def _update_wave(self, plans):
+        return [self._write(p, "update", "PATCH", "/users/%s" % p.user_id, p.patch)
+                for p in plans if p.patch and p.user_id]
+
+    def _read_wave(self, plans):
+        """The invitation answers with the user's id only: read each new guest once."""
+        def fetched(plan, body):
+            plan.fetched = body
+        return [self._write(p, "read", "GET", "/users/%s?$select=%s" % (p.user_id, ",".join(GUEST_SELECT)),
+                            on_success=fetched) for p in plans if p.invitation and not p.current and p.user_id]
+
+    def _delete_wave(self, plans):
+        def deleted(plan, _answer):
+            self.sender.created(plan.user_id)  # its deleted item may take a moment to appear
+        return [self._write(p, "remove", "DELETE", "/users/%s" % p.user_id, on_success=deleted)
+                for p in plans if p.delete]
+
+    def _purge_wave(self, plans):
+        return [self._write(p, "permanently delete", "DELETE", "/directory/deletedItems/%s" % p.user_id)
+                for p in plans if p.purge]
 
 
 # ---- applying ----------------------------------------------------------------------
 
 def describe(plan, verb):
     return "%s guest %s" % (verb, plan.key)
-
-
-def apply_plans(client, plans, sleep=time.sleep):
-    """Restore, invite, update, read back, delete and purge: one wave each, through the engine's sender.
-
-    Guests restored or invited by this run may take a moment to replicate: the
-    sender re-sends writes naming them for a bounded time.
-    """
-    sender = Sender(client, sleep=sleep)
-
-    def step(wanted, verb, request, on_success=None, done_if=None):
-        sender.send([Write(plan, verb_method, url, body, describe(plan, verb), done_if=done_if,
-                           on_success=(lambda answer, plan=plan: on_success(plan, answer)) if on_success else None)
-                     for plan in wanted if not plan.failed
-                     for verb_method, url, body in [request(plan)]])
-
-    def restored(plan, _answer):
-        sender.created(plan.user_id)
-
-    def invited(plan, body):
-        plan.user_id = ((body or {}).get("invitedUser") or {}).get("id") or plan.user_id
-        plan.redeem_url = (body or {}).get("inviteRedeemUrl")
-        if not plan.current:
-            sender.created(plan.user_id)
-
-    def fetched(plan, body):
-        plan.fetched = body
-
-    def deleted(plan, _answer):
-        sender.created(plan.user_id)  # its deleted item may take a moment to appear
-
-    invitations = [p for p in plans if p.invitation]
-    step([p for p in plans if p.restore], "restore",
-         lambda p: ("POST", "/directory/deletedItems/%s/restore" % p.user_id, None), restored, restored_if_gone)
-    step(invitations, "invite", lambda p: ("POST", "/invitations", p.invitation), invited)
-    step([p for p in plans if p.patch and p.user_id], "update", lambda p: ("PATCH", "/users/%s" % p.user_id, p.patch))
-    # The invitation answers with the user's id only: read the new guest once.
-    step([p for p in invitations if not p.current and p.user_id], "read",
-         lambda p: ("GET", "/users/%s?$select=%s" % (p.user_id, ",".join(GUEST_SELECT)), None), fetched)
-    step([p for p in plans if p.delete], "remove", lambda p: ("DELETE", "/users/%s" % p.user_id, None), deleted)
-    step([p for p in plans if p.purge], "permanently delete",
-         lambda p: ("DELETE", "/directory/deletedItems/%s" % p.user_id, None))
 
 
 def now_utc():
@@ -540,9 +555,7 @@ def manage_guests(client, specs, check_mode, sleep=time.sleep):
     validate_specs(specs)
     verified, default_domain = read_domains(client)
     check_domains(specs, verified)
-    plans = build_plans(client, specs)
-    if not check_mode:
-        apply_plans(client, plans, sleep=sleep)
+    plans = engine.run(GuestRun(client, sleep=sleep), specs, check_mode)
     now_text = iso_z(now_utc())
     return [plan_result(plan, default_domain, now_text) for plan in plans]
 

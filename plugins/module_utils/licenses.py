@@ -23,6 +23,7 @@ import difflib
 import time
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils import sku_reference
+from ansible_collections.m365.cloud_identity.plugins.module_utils import engine
 from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import quote_key
 from ansible_collections.m365.cloud_identity.plugins.module_utils.results import failed_item, item_result
@@ -611,6 +612,7 @@ class LicenseRun:
         self.check_mode = check_mode
         self.allow_overcommit = allow_overcommit
         self.reader = TargetReader(client)
+        self.sender = Sender(client)
         self._clock = time.monotonic
         self._sleep = time.sleep
         self.catalog = None
@@ -622,23 +624,54 @@ class LicenseRun:
         Raises LicenseError, before any write, when the run needs more seats
         than are free.
         """
-        self.catalog = SkuCatalog.read(self.client)
-        self._resolve(assignments)
-        self._read_targets(assignments)
-        self._plan(assignments)
-        self._check_seats(assignments)
-        if not self.check_mode:
-            self._apply([a for a in assignments if a.error is None and a.changed])
+        engine.run(self, assignments, self.check_mode)
         results = []
         for assignment in assignments:
             if assignment.error is not None:
                 results.append(failed_item(assignment.key, assignment.error, obj=self._object(assignment),
                                            written=assignment.written))
                 continue
-            action = "updated" if assignment.changed else "unchanged"
-            results.append(item_result(assignment.key, action, obj=self._object(assignment),
+            results.append(item_result(assignment.key, assignment.action, obj=self._object(assignment),
                                        diff=self._diff(assignment)))
         return results
+
+    # ---- the engine's protocol (engine.run calls these in this order) ------
+
+    def plan(self, index, assignment):
+        assignment.index = index
+        return assignment
+
+    def validate(self, assignments):
+        self.catalog = SkuCatalog.read(self.client)
+        self._resolve(assignments)
+
+    def read(self, assignments):
+        self._read_targets(assignments)
+
+    def decide(self, assignment):
+        self._plan([assignment])
+        assignment.action = "updated" if assignment.changed else "unchanged"
+
+    def preview(self, assignments):
+        """Check mode reports a seat shortfall as the real run would."""
+        self._check_seats(assignments)
+
+    def waves(self):
+        return [self._assign_wave, self._processing_wave]
+
+    def _assign_wave(self, assignments):
+        self._check_seats(assignments)  # raises before anything is sent
+        return [Write(a, "POST", a.assign_url(), a.body(), "assign licences to %s %s" % (a.target_type, a.ref))
+                for a in assignments]
+
+    def _processing_wave(self, assignments):
+        """No writes: wait for the groups' licence processing, then re-read their members."""
+        for assignment in assignments:
+            if assignment.target_type == "group":
+                assignment.processing = self._await_group_processing(assignment.target["id"])
+                # Re-read: members whose inherited licence failed (no seats, ...).
+                assignment.members = self.reader.members(assignment.target["id"])
+        return []
 
     def _resolve(self, assignments):
         for assignment in assignments:
@@ -707,16 +740,6 @@ class LicenseRun:
         if not self.allow_overcommit:
             raise LicenseError(OVERCOMMIT_MSG % "; ".join(shortfalls))
         self.warnings.append("allow_overcommit: assigning beyond the free seats (%s)" % "; ".join(shortfalls))
-
-    def _apply(self, assignments):
-        writes = [Write(a, "POST", a.assign_url(), a.body(), "assign licences to %s %s" % (a.target_type, a.ref))
-                  for a in assignments]
-        Sender(self.client).send(writes)
-        for assignment in assignments:
-            if assignment.error is None and assignment.target_type == "group":
-                assignment.processing = self._await_group_processing(assignment.target["id"])
-                # Re-read: members whose inherited licence failed (no seats, ...).
-                assignment.members = self.reader.members(assignment.target["id"])
 
     def _await_group_processing(self, group_id):
         """Group licences reach members asynchronously (FIDELITY 7.6): wait, within GROUP_PROCESSING_WAIT,

@@ -31,6 +31,7 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client i
     GraphError,
     quote_key,
 )
+from ansible_collections.m365.cloud_identity.plugins.module_utils import engine
 from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write, restored_if_gone
 from ansible_collections.m365.cloud_identity.plugins.module_utils.passwords import (
     COMPLEXITY_RULE,
@@ -544,31 +545,37 @@ class UserEngine(object):
         if self.password_file is not None:
             self.password_file.check()
         try:
-            return self._run(items)
+            return engine.run(self, items, self.check_mode)
         finally:
             if self.password_file is not None:
                 self.password_file.close()
 
-    def _run(self, items):
-        plans = [UserPlan(index, item) for index, item in enumerate(items)]
-        for plan in plans:
-            problems = validate_item(plan.item)
-            if problems:
-                plan.fail("; ".join(problems))
+    # -- the engine's protocol (engine.run calls these in this order) --
+
+    def plan(self, index, item):
+        plan = UserPlan(index, item)
+        problems = validate_item(item)
+        if problems:
+            plan.fail("; ".join(problems))
+        return plan
+
+    def validate(self, plans):
         self._refuse_duplicates(plans)
         self._check_domains(plans)
+
+    def read(self, plans):
         self._read_current(plans)
         self._read_deleted(plans)
         self._resolve_managers(plans)
         self._resolve_groups(plans)
         self._read_memberships(plans)
-        for plan in plans:
-            if not plan.failed:
-                self._decide(plan)
-        if not self.check_mode:
-            self._apply_objects(plans)
-            self._apply_links(plans)
-        return plans
+
+    def decide(self, plan):
+        self._decide(plan)
+
+    def waves(self):
+        """Objects first, then the links that need the ids of the users just created."""
+        return [self._object_wave, self._link_wave]
 
     def _refuse_duplicates(self, plans):
         seen = {}
@@ -836,16 +843,9 @@ class UserEngine(object):
 
     # -- writes --
 
-    def _apply_objects(self, plans):
+    def _object_wave(self, plans):
         """Wave 1: create, restore (then update), update, delete (then purge) the user objects."""
-        units = []
-        for plan in plans:
-            if plan.failed or plan.action in (None, "unchanged"):
-                continue
-            writes = self._object_writes(plan)
-            if writes:
-                units.append(writes)
-        self.sender.send(units)
+        return [writes for writes in (self._object_writes(plan) for plan in plans) if writes]
 
     def _restored_doc(self, plan):
         """A deleted user as it is once restored: with its own UPN back."""
@@ -928,19 +928,19 @@ class UserEngine(object):
             plan.adopted = existing
         return existing
 
-    def _apply_links(self, plans):
+    def _link_wave(self, plans):
         """Wave 2: manager and group links (they need the ids of users created in wave 1),
         and the update of a user a concurrent run created."""
         writes = []
         for plan in plans:
-            if plan.failed or plan.action in (None, "unchanged", "deleted") or not plan.user_id:
+            if plan.action == "deleted" or not plan.user_id:
                 continue
             if plan.adopted is not None:
                 changes, _before, _after = attribute_changes(dict(plan.item, id=None), plan.adopted)
                 if changes:
                     writes.append(self._patch_write(plan, changes))
             writes.extend(self._link_writes(plan))
-        self.sender.send(writes)
+        return writes
 
     def _link_writes(self, plan):
         writes = []
