@@ -31,6 +31,17 @@ def _load_membership_rule():
 
 membership_rule = _load_membership_rule()
 
+# Called as listener(tenant, group, added ids, removed ids, tenant.license_version before the save) after
+# a static group's members change by $ref, so derived state (licensing) can follow without a recompute.
+MEMBERSHIP_LISTENERS = []
+
+
+def _save_members(tenant, group, added=(), removed=()):
+    version_before = tenant.license_version
+    tenant.save("group", group)
+    for listener in MEMBERSHIP_LISTENERS:
+        listener(tenant, group, list(added), list(removed), version_before)
+
 # FIDELITY.md section 4.
 READ = ("Group.Read.All", "Group.ReadWrite.All", "GroupMember.Read.All", "GroupMember.ReadWrite.All",
         "Directory.Read.All", "Directory.ReadWrite.All")
@@ -562,7 +573,10 @@ async def add_reference(request, relation):
     object_id = reference_id(request, body.get("@odata.id"))
     _check_additions(tenant, group, relation, [object_id])
     _add(group, relation, [object_id])
-    tenant.save("group", group)
+    if relation == "members":
+        _save_members(tenant, group, added=[object_id])
+    else:
+        tenant.save("group", group)
     return no_content()
 
 
@@ -580,7 +594,10 @@ async def remove_reference(request, relation):
     if relation == "owners" and is_unified(group) and len(owner_ids(tenant, group)) <= 1:
         raise bad_request(LAST_OWNER)
     entries.pop(object_id)
-    tenant.save("group", group)
+    if relation == "members":
+        _save_members(tenant, group, removed=[object_id])
+    else:
+        tenant.save("group", group)
     return no_content()
 
 

@@ -210,6 +210,7 @@ class LicenseState:
         self.pending_until = None   # epoch seconds when the next queued group licence is processed
         self.pending_groups = set()
         self.group_skus = set()     # SKUs some group licenses
+        self.errors = {}            # sku id -> members refused a seat of it (CountViolation)
 
     def current(self, version):
         """Still right for this licence version, with no queued group licence due since it was computed."""
@@ -304,9 +305,65 @@ def _compute(tenant):
                 grant(member_id, lic["skuId"])
             else:
                 status, error = "Error", "CountViolation"
+                state.errors[lic["skuId"]] = state.errors.get(lic["skuId"], 0) + 1
             state.entries.setdefault(member_id, []).append(
                 _entry(lic["skuId"], lic["disabledPlans"], group["id"], status, error, updated))
     return state
+
+
+def _processed(group):
+    now = time.time()
+    return [lic for lic in group.get("_licenses") or [] if lic.get("_processAt", 0) <= now]
+
+
+def _members_changed(tenant, group, added, removed, version_before):
+    """Members joined or left a static group: update the derived licence state in place when that
+    cannot move anyone else's seat (seats left for every joiner, no one refused a seat the leavers free);
+    otherwise leave it to be recomputed. Keeps member adds and removals linear in what they touch."""
+    state = _CACHE.get(id(tenant))
+    licences = _processed(group)
+    if state is None or not state.current(version_before) or tenant.license_version == version_before:
+        return
+    added = [i for i in added if i in tenant.users]
+    removed = [i for i in removed if i in tenant.users]
+    for lic in licences:
+        sku_id = lic["skuId"]
+        needed = sum(1 for i in added if i not in state.holders.get(sku_id, ()))
+        sku = tenant.skus.get(sku_id)
+        if sku is None or state.consumed.get(sku_id, 0) + needed > sku["prepaidUnits"]["enabled"]:
+            return
+        if removed and state.errors.get(sku_id):
+            return
+    joined = group.get("_members") or {}
+    for user_id in added:
+        for lic in licences:
+            updated = max(lic["assignedDateTime"], _joined_at(joined.get(user_id)))
+            state.entries.setdefault(user_id, []).append(
+                _entry(lic["skuId"], lic["disabledPlans"], group["id"], "Active", None, updated))
+            if user_id not in state.holders.setdefault(lic["skuId"], set()):
+                state.holders[lic["skuId"]].add(user_id)
+                state.consumed[lic["skuId"]] = state.consumed.get(lic["skuId"], 0) + 1
+        state.entries[user_id].sort(key=lambda e: _assignment_order(tenant, e))
+    for user_id in removed:
+        kept = [e for e in state.entries.get(user_id, []) if e["assignedByGroup"] != group["id"]]
+        state.entries[user_id] = kept
+        for lic in licences:
+            if not any(e["skuId"] == lic["skuId"] and e["state"] == "Active" for e in kept):
+                state.holders.get(lic["skuId"], set()).discard(user_id)
+                state.consumed[lic["skuId"]] = state.consumed.get(lic["skuId"], 0) - 1
+    state.version = tenant.license_version
+
+
+def _assignment_order(tenant, entry):
+    """Where an entry comes in a user's list: direct licences first, then groups' in assignment order."""
+    if entry["assignedByGroup"] is None:
+        return (0, "", "")
+    group = tenant.groups.get(entry["assignedByGroup"]) or {}
+    assigned = next((lic["assignedDateTime"] for lic in group.get("_licenses") or [] if lic["skuId"] == entry["skuId"]), "")
+    return (1, assigned, entry["assignedByGroup"])
+
+
+groups_resource.MEMBERSHIP_LISTENERS.append(_members_changed)
 
 
 def user_states(tenant, doc):
