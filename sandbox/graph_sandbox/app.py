@@ -315,7 +315,10 @@ async def batch(request):
         # Fully parallel (no dependsOn) or one sequence from a single first item (FIDELITY.md 7.1).
         raise GraphHTTPError(400, "BadRequest", "Batch should be either fully sequential or fully parallel")
     results = {}
-    for item in _dependency_order(items):
+    order = _dependency_order(items)
+    if len(independent) == len(items):
+        request.app.state.sandbox.rng.shuffle(order)  # a parallel batch runs in any order (FIDELITY.md 7.1)
+    for item in order:
         failed = [d for d in item.get("dependsOn") or [] if results[str(d).lower()]["status"] >= 400]
         if failed:
             results[str(item["id"]).lower()] = {

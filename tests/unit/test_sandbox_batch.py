@@ -177,3 +177,14 @@ def test_a_batch_without_a_token_is_401(sandbox):
                              verify=sandbox.conn["ca_path"], timeout=30)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "InvalidAuthenticationToken"
+
+
+def test_a_parallel_batch_runs_its_items_in_any_order(raw):
+    """FIDELITY.md 7.1: without dependsOn, a later item may run before an earlier one."""
+    outcomes = set()
+    for _ in range(20):   # both orders are drawn with probability 1/2: all 20 alike is a 1-in-500,000 chance
+        alias = "par%s" % uuid.uuid4().hex[:8]
+        responses = batch(raw, [create_item("create", alias), get_item("read", "/users/%s@contoso.com" % alias)])
+        assert responses["create"]["status"] == 201
+        outcomes.add(responses["read"]["status"])
+    assert outcomes == {200, 404}   # the read ran after the create sometimes, before it other times
