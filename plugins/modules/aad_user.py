@@ -587,7 +587,7 @@ def build_items(params):
 
 def plan_result(engine, plan):
     if plan.failed:
-        return failed_item(plan.key, plan.error, written=plan.written)
+        return failed_item(plan.key, plan.error, written=plan.written, not_attempted=plan.not_attempted)
     diff = attribute_diff(plan.before, plan.after, secret_keys=("password",))
     return item_result(plan.key, plan.action, obj=engine.predicted_object(plan), diff=diff)
 
