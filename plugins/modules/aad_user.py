@@ -505,13 +505,13 @@ summary:
   sample: {created: 2400, updated: 0, restored: 0, unchanged: 100, deleted: 0, failed: 0}
 """
 
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import (
-    GraphModule,
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import GraphModule
+from ansible_collections.m365.cloud_identity.plugins.module_utils.passwords import PasswordFileError
+from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
     attribute_diff,
     failed_item,
     item_result,
 )
-from ansible_collections.m365.cloud_identity.plugins.module_utils.passwords import PasswordFileError
 from ansible_collections.m365.cloud_identity.plugins.module_utils.users import (
     PASSWORD_POLICIES,
     UserEngine,

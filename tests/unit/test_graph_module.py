@@ -9,9 +9,9 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils import graph_module
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import (
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import GraphModule
+from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
     PERMISSION_HINT,
-    GraphModule,
     attribute_diff,
     failed_item,
     item_result,
