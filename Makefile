@@ -143,7 +143,8 @@ demo: venv collection
 	$(PY) .ci/connection_vars.py --wait 60 --pid $$sandbox_pid \
 	    $(DEMO_STATE)/connection.json $(DEMO_STATE)/demo-vars.json \
 	  || { echo "The sandbox did not start; its log:" >&2; tail -n 30 $(DEMO_STATE)/sandbox.log >&2; exit 1; }; \
-	$(BIN)/ansible-playbook playbooks/demo.yml -e @$(DEMO_STATE)/demo-vars.json; \
+	$(BIN)/ansible-playbook playbooks/demo.yml -e @$(DEMO_STATE)/demo-vars.json \
+	    -e m365_password_file=$(DEMO_STATE)/passwords.jsonl; \
 	$(BIN)/ansible-playbook playbooks/report.yml -e @$(DEMO_STATE)/demo-vars.json \
 	    -e m365_report_path=$(abspath $(DEMO_REPORT)); \
 	echo "make demo: the tenant report is $(abspath $(DEMO_REPORT)) (data: $(abspath $(DEMO_REPORT:.html=.json)))"; \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 WRITING_TASKS = (
@@ -24,22 +25,22 @@ def every_secret(conn):
     return secrets
 
 
-def test_demo_creates_then_changes_nothing_and_never_shows_a_secret(run_playbook, graph, sandbox):
-    first = run_playbook("playbooks/demo.yml", verbosity=3)
+def test_demo_creates_then_changes_nothing_and_never_shows_a_secret(run_playbook, graph, sandbox, tmp_path):
+    password_file = tmp_path / "demo-passwords.jsonl"
+    first = run_playbook("playbooks/demo.yml", verbosity=3, extra_vars={"m365_password_file": str(password_file)})
     assert [first.task(name).status for name in WRITING_TASKS] == ["changed"] * len(WRITING_TASKS)
-    # The accounts are created with generated passwords; their task's result is censored.
-    assert "censored" in first.task(WRITING_TASKS[0]).result
-    for secret in every_secret(sandbox.conn):
+    # The accounts get generated passwords: in the password file only, the task's result stays visible.
+    assert "censored" not in first.task(WRITING_TASKS[0]).result
+    generated = [json.loads(line) for line in password_file.read_text().splitlines()]
+    assert sorted(line["user_principal_name"] for line in generated) == sorted([ADELE, MEGAN, ALEX])
+    for secret in every_secret(sandbox.conn) | set(line["password"] for line in generated):
         assert secret not in first.output
-    assert "generated_password" not in first.output
 
     users = {upn: graph.get("/users/" + upn, params={"$select": "id,department,usageLocation"}) for upn in (ADELE, MEGAN, ALEX)}
     assert {upn: user["department"] for upn, user in users.items()} == {ADELE: "Retail", MEGAN: "Sales", ALEX: "Sales"}
 
     def group(unique_name):
-        found = graph.list("/groups", filter="uniqueName eq '%s'" % unique_name, select=["id", "groupTypes", "membershipRule"])
-        assert len(found) == 1
-        return found[0]
+        return graph.get("/groups(uniqueName='%s')" % unique_name, params={"$select": "id,groupTypes,membershipRule"})
 
     def member_ids(group_id):
         return {member["id"] for member in graph.list("/groups/%s/members" % group_id, select=["id"])}
@@ -63,8 +64,9 @@ def test_demo_creates_then_changes_nothing_and_never_shows_a_secret(run_playbook
     assert [g["mail"] for g in guests] == ["pat.partner@fabrikam.com"]
 
     sandbox.reset_counters()
-    second = run_playbook("playbooks/demo.yml")
+    second = run_playbook("playbooks/demo.yml", extra_vars={"m365_password_file": str(password_file)})
     assert [second.task(name).status for name in WRITING_TASKS] == ["ok"] * len(WRITING_TASKS)
     assert re.search(r"localhost\s+:\s+ok=\d+\s+changed=0\s+unreachable=0\s+failed=0", second.stdout)
     assert "Everything was already in place" in second.stdout
+    assert len(password_file.read_text().splitlines()) == 3  # nothing set, nothing appended
     assert sandbox.counters()["operations"]["write"] == 0
