@@ -119,21 +119,22 @@ $(COLLECTION_LINK):
 
 # --- demo ------------------------------------------------------------------------
 
-# Starts a sandbox in the background (state kept in $(DEMO_STATE), so a second run
-# finds the objects already there), runs the demo with the connection options of
-# connection.json as extra vars, and stops the sandbox however the play ends.
+# Starts a fresh sandbox in the background and runs playbooks/demo.yml against it: the example company
+# built, applied again (no change), exported to $(DEMO_STATE)/export.yml and the export re-applied (no
+# change). The connection reaches ansible-playbook only as environment variables, and the sandbox's state
+# (which holds its app secrets) is removed when the demo ends; the export and the sandbox log stay.
 demo: venv collection
-	@mkdir -p $(DEMO_STATE)
-	@rm -f $(DEMO_STATE)/connection.json $(DEMO_STATE)/demo-vars.json
+	@rm -rf $(DEMO_STATE); mkdir -p $(DEMO_STATE)
 	@PYTHONPATH=sandbox $(PY) -m graph_sandbox serve --host 127.0.0.1 --port $(SANDBOX_PORT) \
 	    --state-dir $(DEMO_STATE) >> $(DEMO_STATE)/sandbox.log 2>&1 & \
 	sandbox_pid=$$!; \
-	trap 'kill $$sandbox_pid 2>/dev/null || true; wait $$sandbox_pid 2>/dev/null || true' EXIT; \
-	$(PY) .ci/connection_vars.py --wait 60 --pid $$sandbox_pid \
-	    $(DEMO_STATE)/connection.json $(DEMO_STATE)/demo-vars.json \
+	trap 'kill $$sandbox_pid 2>/dev/null || true; wait $$sandbox_pid 2>/dev/null || true; \
+	      find $(DEMO_STATE) -mindepth 1 ! -name export.yml ! -name sandbox.log -exec rm -rf {} +' EXIT; \
+	connection=$$($(PY) .ci/connection_vars.py --env --wait 60 --pid $$sandbox_pid $(DEMO_STATE)/connection.json) \
 	  || { echo "The sandbox did not start; its log:" >&2; tail -n 30 $(DEMO_STATE)/sandbox.log >&2; exit 1; }; \
-	$(BIN)/ansible-playbook playbooks/demo.yml -e @$(DEMO_STATE)/demo-vars.json; \
-	echo "make demo: done. The sandbox state stays in $(DEMO_STATE); 'make clean' removes it."
+	eval "$$connection"; \
+	$(BIN)/ansible-playbook playbooks/demo.yml -e m365_demo_export_path=$(abspath $(DEMO_STATE))/export.yml; \
+	echo "make demo: done. The export is $(DEMO_STATE)/export.yml; 'make clean' removes it."
 
 # A sandbox for manual use; Ctrl-C stops it. Its state stays in $(MANUAL_STATE).
 sandbox: venv collection
