@@ -44,14 +44,14 @@ export ANSIBLE_LOCALHOST_WARNING := false
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv collection demo sandbox test unit integration lint sanity build clean
+.PHONY: help venv collection demo sandbox test unit integration molecule lint sanity build clean
 
 help:
 	@echo "make demo         run playbooks/demo.yml against a local Graph sandbox"
 	@echo "make test         unit, integration, lint, build and sanity (what CI runs)"
 	@echo "make venv         create .venv and install the requirements"
 	@echo "make collection   lay the collection out under $(COLLECTIONS)"
-	@echo "make unit | integration | lint | sanity | build"
+	@echo "make unit | integration | molecule | lint | sanity | build"
 	@echo "make sandbox      run a Graph sandbox in the foreground (state in $(MANUAL_STATE))"
 	@echo "make clean        remove build output, sandbox state and test caches (keeps .venv)"
 
@@ -150,7 +150,7 @@ sandbox: venv collection
 # Every part runs even if an earlier one failed; the target fails if any did.
 test: venv collection
 	@failed=(); summary=(); \
-	for part in unit integration lint build sanity; do \
+	for part in unit integration molecule lint build sanity; do \
 	  start=$$(date +%s); \
 	  echo "=== make $$part"; \
 	  if $(MAKE) --no-print-directory $$part; then status=passed; else status=FAILED; failed+=("$$part"); fi; \
@@ -165,6 +165,10 @@ unit: venv collection
 
 integration: venv collection
 	$(PY) -m pytest tests/integration -q -n $(JOBS) --dist loadfile
+
+# The roles' molecule scenarios (extensions/molecule): each starts and stops a Graph sandbox of its own.
+molecule: venv collection
+	cd extensions && PATH=$(abspath $(BIN)):$$PATH $(abspath $(BIN))/molecule test --all
 
 lint: venv collection
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/ansible-lint --profile production
