@@ -14,6 +14,8 @@ reach (tests/unit/test_tenant_filters.py).
 
 from __future__ import annotations
 
+import json
+
 from ansible.errors import AnsibleFilterError
 
 # Options of a spec item that are not options of its module (handled by later stages).
@@ -154,7 +156,15 @@ def tenant_new_users(spec, existing_users):
 
 
 def tenant_scope_filter(scope):
-    """The OData filter of a leavers (or export) scope: member accounts in a domain, department or filter."""
+    """The OData filter of a leavers (or export) scope: member accounts in a domain, department or filter.
+
+    The scope may come as JSON text (an AWX survey's textarea).
+    """
+    if isinstance(scope, str):
+        try:
+            scope = json.loads(scope) if scope.strip() else {}
+        except ValueError as error:
+            raise AnsibleFilterError("scope: %r is not a JSON object (%s)" % (scope, error))
     scope = dict((key, value) for key, value in (scope or {}).items() if value)
     unknown = sorted(set(scope) - set(SCOPE_KEYS))
     if unknown:

@@ -175,3 +175,9 @@ def test_the_role_argument_spec_matches_the_modules():
     completed = subprocess.run([sys.executable, str(ROOT / "tools" / "role_argument_specs.py"), "--check"],
                                capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr
+
+
+def test_a_scope_from_an_awx_survey_may_be_json_text():
+    assert tenant_scope_filter('{"department": "Sales"}') == "userType eq 'Member' and department eq 'Sales'"
+    with pytest.raises(AnsibleFilterError, match="not a JSON object"):
+        tenant_scope_filter("department=Sales")
