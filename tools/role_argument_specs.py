@@ -57,6 +57,11 @@ MAIN = {
 }
 
 ROLE_OPTIONS = {
+    "m365_tenant_dry_run": {
+        "description": ["Plan only, as with C(--check): nothing is written (for an AWX survey, which cannot pass C(--check))."],
+        "type": "bool",
+        "default": False,
+    },
     "m365_tenant_max_changes": {
         "description": [
             "Overrides m365_tenant.leavers.max_changes for one run (for example from an AWX survey), "

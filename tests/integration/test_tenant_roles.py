@@ -222,3 +222,12 @@ def test_a_generated_tenant_of_1000_users_round_trips_through_export(fresh, site
     fresh.reset_counters()
     assert changes(summary(site(export_path))["counts"]) == {}
     assert fresh.counters()["operations"]["write"] == 0
+
+
+def test_a_dry_run_from_a_survey_plans_and_writes_nothing(fresh, graph, site, tmp_path):
+    fresh.reset_counters()
+    plan = summary(site(write_spec(tmp_path, small_company(3)), extra_vars={"m365_dry_run": "true"}))
+    assert plan["lines"][0] == "m365_tenant plan (check mode, nothing was written)"
+    assert plan["counts"]["users"]["created"] == 3 and plan["counts"]["groups"]["created"] == 1
+    assert fresh.counters()["operations"]["write"] == 0
+    assert graph.list("/users", filter="startswith(userPrincipalName,'staff')", select=["id"]) == []
