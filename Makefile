@@ -55,14 +55,14 @@ export ANSIBLE_LOCALHOST_WARNING := false
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv collection demo sandbox test unit integration lint sanity sanity-newest sanity-oldest build publish importer shipped-tests changelog docs ee clean
+.PHONY: help venv collection demo sandbox test unit integration molecule lint sanity sanity-newest sanity-oldest build publish importer shipped-tests changelog docs ee clean
 
 help:
 	@echo "make demo         run playbooks/demo.yml against a local Graph sandbox"
 	@echo "make test         unit, integration, lint, build and sanity (what CI runs)"
 	@echo "make venv         create .venv and install the requirements"
 	@echo "make collection   lay the collection out under $(COLLECTIONS)"
-	@echo "make unit | integration | lint | sanity | build"
+	@echo "make unit | integration | molecule | lint | sanity | build"
 	@echo "make sandbox      run a Graph sandbox in the foreground (state in $(MANUAL_STATE))"
 	@echo "make clean        remove build output, sandbox state and test caches (keeps .venv)"
 
@@ -130,25 +130,26 @@ $(COLLECTION_LINK):
 
 # --- demo ------------------------------------------------------------------------
 
-# Starts a sandbox in the background (state kept in $(DEMO_STATE), so a second run
-# finds the objects already there), runs the demo with the connection options of
-# connection.json as extra vars, and stops the sandbox however the play ends.
+# Starts a fresh sandbox in the background and runs playbooks/demo.yml against it: the example company
+# built, applied again (no change), exported to $(DEMO_STATE)/export.yml and the export re-applied (no
+# change). The connection reaches ansible-playbook only as environment variables, and the sandbox's state
+# (which holds its app secrets) is removed when the demo ends; the export and the sandbox log stay.
 demo: venv collection
-	@mkdir -p $(DEMO_STATE)
-	@rm -f $(DEMO_STATE)/connection.json $(DEMO_STATE)/demo-vars.json
+	@rm -rf $(DEMO_STATE); mkdir -p $(DEMO_STATE)
 	@PYTHONPATH=sandbox $(PY) -m graph_sandbox serve --host 127.0.0.1 --port $(SANDBOX_PORT) \
 	    --state-dir $(DEMO_STATE) >> $(DEMO_STATE)/sandbox.log 2>&1 & \
 	sandbox_pid=$$!; \
-	trap 'kill $$sandbox_pid 2>/dev/null || true; wait $$sandbox_pid 2>/dev/null || true' EXIT; \
-	$(PY) .ci/connection_vars.py --wait 60 --pid $$sandbox_pid \
-	    $(DEMO_STATE)/connection.json $(DEMO_STATE)/demo-vars.json \
+	trap 'kill $$sandbox_pid 2>/dev/null || true; wait $$sandbox_pid 2>/dev/null || true; \
+	      find $(DEMO_STATE) -mindepth 1 ! -name export.yml ! -name sandbox.log ! -name "$(notdir $(DEMO_REPORT:.html=)).*" \
+	        -exec rm -rf {} +' EXIT; \
+	connection=$$($(PY) .ci/connection_vars.py --env --wait 60 --pid $$sandbox_pid $(DEMO_STATE)/connection.json) \
 	  || { echo "The sandbox did not start; its log:" >&2; tail -n 30 $(DEMO_STATE)/sandbox.log >&2; exit 1; }; \
-	$(BIN)/ansible-playbook playbooks/demo.yml -e @$(DEMO_STATE)/demo-vars.json \
-	    -e m365_password_file=$(DEMO_STATE)/passwords.jsonl; \
-	$(BIN)/ansible-playbook playbooks/report.yml -e @$(DEMO_STATE)/demo-vars.json \
-	    -e m365_report_path=$(abspath $(DEMO_REPORT)); \
+	eval "$$connection"; \
+	$(BIN)/ansible-playbook playbooks/demo.yml -e m365_demo_export_path=$(abspath $(DEMO_STATE))/export.yml \
+	    -e m365_tenant_password_file=$(abspath $(DEMO_STATE))/passwords.jsonl; \
+	$(BIN)/ansible-playbook playbooks/report.yml -e m365_report_path=$(abspath $(DEMO_REPORT)); \
 	echo "make demo: the tenant report is $(abspath $(DEMO_REPORT)) (data: $(abspath $(DEMO_REPORT:.html=.json)))"; \
-	echo "make demo: done. The sandbox state stays in $(DEMO_STATE); 'make clean' removes it."
+	echo "make demo: done. The export and the report are in $(DEMO_STATE); 'make clean' removes them."
 
 # A sandbox for manual use; Ctrl-C stops it. Its state stays in $(MANUAL_STATE).
 sandbox: venv collection
@@ -164,7 +165,7 @@ sandbox: venv collection
 # Every part runs even if an earlier one failed; the target fails if any did.
 test: venv collection
 	@failed=(); summary=(); \
-	for part in unit integration lint build sanity publish; do \
+	for part in unit integration molecule lint build sanity publish; do \
 	  start=$$(date +%s); \
 	  echo "=== make $$part"; \
 	  if $(MAKE) --no-print-directory $$part; then status=passed; else status=FAILED; failed+=("$$part"); fi; \
@@ -179,6 +180,11 @@ unit: venv collection
 
 integration: venv collection
 	$(PY) -m pytest tests/integration -q -n $(JOBS) --dist loadfile
+
+# The roles' molecule scenarios (extensions/molecule): each starts and stops a Graph sandbox of its own.
+molecule: venv collection
+	cd extensions && PATH=$(abspath $(BIN)):$$PATH $(abspath $(BIN))/molecule test --all
+
 
 # As in a plain clone: without this Makefile's ANSIBLE_COLLECTIONS_PATH (.ansible-lint
 # says how the playbooks find the collection then).
