@@ -10,7 +10,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: aad_user
 short_description: Manage member user accounts and their passwords in Microsoft Entra ID
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Create, update, restore and delete cloud-only member accounts of a Microsoft 365 tenant
     through Microsoft Graph v1.0.
@@ -26,6 +26,7 @@ author:
 extends_documentation_fragment:
   - m365.cloud_identity.graph
   - m365.cloud_identity.graph.attributes
+  - m365.cloud_identity.graph.list_results
 notes:
   - "Permissions: C(User.ReadWrite.All) (users, manager, deleted items) and C(Domain.Read.All) or
     C(Directory.Read.All) (verified domains; without them the module falls back to the organization's
@@ -34,9 +35,14 @@ notes:
   - Graph never returns a password, so a password is reported as changed only when the module writes it,
     that is on creation, or on every run with O(update_password=always).
   - The O(force_change_password_next_sign_in) options are sent only together with a password.
-  - When a user is created without O(password), the module generates one and appends it to
-    O(password_file), a file only its owner can read. Results never carry a password, so tasks need no
-    C(no_log) and their failures and C(--diff) stay readable in job logs.
+  - Results, diffs and logs never contain a password, so tasks need no C(no_log) and their failures stay
+    visible. When a user is created without O(password), the module generates one and appends it to
+    O(password_file); without O(password_file) such an item fails before anything is written.
+  - Resetting the password of an existing user (O(update_password=always)) needs more than
+    C(User.ReadWrite.All) on a real tenant - the app must also hold the User Administrator Entra role
+    (Privileged Authentication Administrator when the user is an administrator). Creating a user with a
+    password needs only the permission.
+  - Restoring and purging deleted users needs C(User.DeleteRestore.All) (or C(User.ReadWrite.All)).
 options:
   user_principal_name:
     description:
@@ -282,19 +288,8 @@ options:
     description:
       - The password. Entra requires 8 to 256 characters and three of lowercase letters, uppercase letters,
         digits and symbols (unless O(password_policies) has V(DisableStrongPassword)).
-      - When a user is created without it, a strong password is generated and appended to
-        O(password_file); without O(password_file) such a user is refused before any write.
+      - When a user is created without it, a strong password is generated and appended to O(password_file).
     type: str
-  password_file:
-    description:
-      - A file on the host that runs the module (usually the controller) where every password the task
-        sets (generated for a new user, or O(password) written) is appended, one JSON object per line
-        with the keys C(user_principal_name), C(id), C(password), C(action) (V(created) or V(reset)) and
-        C(time) (UTC).
-      - The file is created with mode V(0600), and narrowed to V(0600) if it exists with a wider mode.
-        Its folder must exist. Hand the passwords over from there and delete the file.
-      - Required to create a user without O(password).
-    type: path
   update_password:
     description:
       - V(on_create) sets O(password) only when the user is created; an existing user's password is left alone.
@@ -302,6 +297,16 @@ options:
     type: str
     choices: [on_create, always]
     default: on_create
+  password_file:
+    description:
+      - A file the module appends every password it sets or generates to, one JSON object a line with
+        C(user_principal_name), C(id), C(password), C(action) and C(time) (UTC). A password is written
+        there once, when Graph has accepted it; results never hold passwords.
+      - Created with mode 0600. An existing file that its group or others can read is refused, and so is
+        a directory that does not exist, before anything is written to the tenant.
+      - Required to create a user without O(password), except in check mode, which generates nothing and
+        so only predicts the creation.
+    type: path
   force_change_password_next_sign_in:
     description:
       - Whether the user must change the password at the next sign-in. Sent with a password only.
@@ -366,6 +371,8 @@ EXAMPLES = r"""
     manager: megan.bowen@contoso.com
     groups:
       add: [Retail staff]
+    # One JSON object a line (user_principal_name, id, password, action, time), mode 0600;
+    # hand it over through a secure channel, then delete it.
     password_file: /secure/new-passwords.jsonl
 
 - name: Clear the job title and remove the manager
@@ -495,16 +502,12 @@ summary:
   sample: {created: 2400, updated: 0, restored: 0, unchanged: 100, deleted: 0, failed: 0}
 """
 
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import (
-    GraphModule,
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import GraphModule
+from ansible_collections.m365.cloud_identity.plugins.module_utils.passwords import PasswordFileError
+from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
     attribute_diff,
     failed_item,
     item_result,
-)
-from ansible_collections.m365.cloud_identity.plugins.module_utils.password_file import (
-    append_passwords,
-    check_password_file,
-    password_record,
 )
 from ansible_collections.m365.cloud_identity.plugins.module_utils.users import (
     PASSWORD_POLICIES,
@@ -560,7 +563,7 @@ def argument_spec():
     for name, default in TOP_LEVEL_DEFAULTS.items():
         spec[name] = dict(spec[name], default=default)
     spec["users"] = dict(type="list", elements="dict", options=user_options())
-    spec["password_file"] = dict(type="path", no_log=False)
+    spec["password_file"] = dict(type="path")
     return spec
 
 
@@ -581,37 +584,19 @@ def build_items(params):
 
 def plan_result(engine, plan):
     if plan.failed:
-        return failed_item(plan.key, plan.error)
+        return failed_item(plan.key, plan.error, written=plan.written, not_attempted=plan.not_attempted)
     diff = attribute_diff(plan.before, plan.after, secret_keys=("password",))
     return item_result(plan.key, plan.action, obj=engine.predicted_object(plan), diff=diff)
 
 
-def password_records(plans):
-    """The passwords this run wrote. A created user's is kept even if a later step for it (manager,
-    groups) failed: the account exists and, for a generated one, nobody else knows it."""
-    records = []
-    for plan in plans:
-        if not plan.password:
-            continue
-        if plan.action == "created" and plan.new_id:
-            records.append(password_record(plan.key, plan.new_id, plan.password, "created"))
-        elif plan.action in ("updated", "restored") and not plan.failed and plan.user_id:
-            records.append(password_record(plan.key, plan.user_id, plan.password, "reset"))
-    return records
-
-
 def run_module(graph_module):
     items, single = build_items(graph_module.params)
-    path = graph_module.params.get("password_file")
-    if path:
-        problem = check_password_file(path)
-        if problem:
-            graph_module.fail(problem)
-    engine = UserEngine(graph_module.client, check_mode=graph_module.check_mode)
-    engine.password_file = path
-    plans = engine.run(items)
-    if path and not graph_module.check_mode:
-        append_passwords(path, password_records(plans))
+    engine = UserEngine(graph_module.client, check_mode=graph_module.check_mode,
+                        password_file=graph_module.params.get("password_file"))
+    try:
+        plans = engine.run(items)
+    except PasswordFileError as error:
+        graph_module.fail(str(error))
     results = [plan_result(engine, plan) for plan in plans]
     return graph_module.finish(results, "user", single)
 
@@ -619,6 +604,7 @@ def run_module(graph_module):
 def main():
     graph_module = GraphModule(
         argument_spec(),
+        list_results=True,
         mutually_exclusive=[("user_principal_name", "users"), ("id", "users")],
         required_one_of=[("user_principal_name", "id", "users")],
     )

@@ -50,11 +50,8 @@ def make_group(graph, name, dynamic=False):
     return graph.post("/groups", json=body)
 
 
-def user_task(no_log=False, **options):
-    task = {"name": "user", "m365.cloud_identity.aad_user": options, "register": "out"}
-    if no_log:
-        task["no_log"] = True
-    return task
+def user_task(**options):
+    return {"name": "user", "m365.cloud_identity.aad_user": options, "register": "out"}
 
 
 def recorded(play):
@@ -131,35 +128,34 @@ def test_user_lifecycle(graph, run_play, sandbox):
     assert writes(sandbox) == 0
 
 
-def test_generated_password_goes_only_to_the_password_file(graph, run_play, tmp_path):
+def test_generated_password_goes_to_the_password_file_once_and_never_to_output(graph, run_play, tmp_path):
     upn = "gen.password@contoso.com"
-    play = run_play([
-        user_task(user_principal_name=upn, display_name="Generated Password"),
-        {"name": "no password in the result", "ansible.builtin.assert": {
-            "that": ["out.generated_password is not defined", "out.action == 'created'"]}},
-        user_task(user_principal_name=upn, display_name="Generated Password"),
-        {"name": "no password on rerun", "ansible.builtin.assert": {"that": ["out.action == 'unchanged'"]}},
-    ], diff=True, verbosity=3)
-    user = get_user(graph, upn)
-    assert user is not None  # the sandbox refuses passwords that break the rule
-    [record] = play.passwords()
-    assert (record["user_principal_name"], record["id"], record["action"]) == (upn, user["id"], "created")
-    assert password_problem(record["password"]) is None
-    assert oct(play.password_file.stat().st_mode & 0o777) == "0o600"
-    assert record["password"] not in play.output
-    assert record["password"] not in recorded(play)
-    assert play.task("no password on rerun").status == "ok"
-    # Not censored: the task's result and diff are there to read.
+    password_file = tmp_path / "passwords.jsonl"
+    task = user_task(user_principal_name=upn, display_name="Generated Password", password_file=str(password_file))
+    play = run_play([task, dict(task, name="rerun"),
+                     {"name": "no password in results", "ansible.builtin.assert": {
+                         "that": ["out.action == 'unchanged'", "out.generated_password is not defined"]}}],
+                    verbosity=4, diff=True)
+    [line] = [json.loads(text) for text in password_file.read_text().splitlines()]
+    assert (line["user_principal_name"], line["action"]) == (upn, "created")
+    assert line["id"] == get_user(graph, upn)["id"] and password_problem(line["password"]) is None
+    assert oct(password_file.stat().st_mode & 0o777) == "0o600"
+    assert line["password"] not in play.output
+    assert line["password"] not in recorded(play)
+    assert play.task("no password in results").status == "ok"
+    # Not censored: the task's result is there to read.
     assert play.tasks[0].result["user"]["user_principal_name"] == upn
+    assert "generated_password" not in play.tasks[0].result
 
 
-def test_a_generated_password_needs_a_password_file(graph, run_play, sandbox):
+def test_a_generated_password_needs_a_password_file_and_nothing_is_written_without_one(graph, run_play, sandbox):
     sandbox.reset_counters()
-    failed = run_play([user_task(user_principal_name="no.file@contoso.com", display_name="No File")],
-                      extra_vars={"m365_password_file": ""}, expect_failure=True)
-    message = failed.task("user").result["msg"]
-    assert "no.file@contoso.com" in message and "password_file" in message
-    assert writes(sandbox) == 0 and get_user(graph, "no.file@contoso.com") is None
+    # m365_password_file "" switches off the password_file that conftest's module_defaults give aad_user.
+    play = run_play([user_task(user_principal_name="no.file@contoso.com", display_name="No File")],
+                    extra_vars={"m365_password_file": ""}, expect_failure=True)
+    message = play.task("user").result["msg"]
+    assert "no.file@contoso.com" in message and "set password_file" in message
+    assert get_user(graph, "no.file@contoso.com") is None and writes(sandbox) == 0
 
 
 def test_sandbox_refuses_a_weak_password(graph):
@@ -227,7 +223,7 @@ def test_manager_and_groups(graph, run_play, sandbox):
     team = make_group(graph, "Carol Team")
     other = make_group(graph, "Carol Other")
     upn = "carol@contoso.com"
-    spec = dict(user_principal_name=upn, display_name="Carol", manager=SEEDED_ADMIN,
+    spec = dict(user_principal_name=upn, display_name="Carol", manager=SEEDED_ADMIN, password="Carol!Passw0rd",
                 groups={"add": ["Carol Team", other["id"]]})
     created = run_play([user_task(**spec)])
     carol = get_user(graph, upn)
