@@ -55,9 +55,8 @@ def site(run_playbook, tmp_path):
 
 
 def group_by_unique_name(graph, unique_name):
-    found = graph.list("/groups", filter="uniqueName eq '%s'" % unique_name, select=["id", "groupTypes"])
-    assert len(found) == 1
-    return found[0]
+    # The alternate key, as Graph documents it: uniqueName cannot be filtered on (FIDELITY 7.2).
+    return graph.get("/groups(uniqueName='%s')" % unique_name, params={"$select": "id,groupTypes"})
 
 
 def member_upns(graph, group_id):
