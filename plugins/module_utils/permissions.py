@@ -59,6 +59,10 @@ REQUEST_PERMISSIONS = [
     (("POST", "DELETE"), r"/groups/%s/(members|owners)(/%s)?/\$ref" % (_ID, _ID), "change a group's members or owners",
      ["GroupMember.ReadWrite.All", "Group.ReadWrite.All"]),
     (("POST",), r"/groups", "create a group", ["Group.Create", "Group.ReadWrite.All"]),
+    # The upsert on the alternate key (aad_group creates a group with a unique_name this way) creates with
+    # Group.Create and updates with Group.ReadWrite.All; which one it does is known only to Graph.
+    (("PATCH",), r"/groups\(uniqueName=[^/]+\)", "create or update a group by its unique name",
+     ["Group.Create", "Group.ReadWrite.All"]),
     (("PATCH", "DELETE"), r"/groups/%s" % _ID, "update or delete a group", ["Group.ReadWrite.All"]),
     (("POST",), r"/invitations", "invite a guest", ["User.Invite.All", "User.ReadWrite.All"]),
     (("POST", "PATCH", "PUT", "DELETE"), r"/users(/.*)?", "create, update or delete a user", ["User.ReadWrite.All"]),

@@ -74,7 +74,9 @@ def test_a_missing_permission_fails_before_the_write_and_names_what_to_grant(run
     # The token's roles lack every permission that allows the create: refused before it is sent (issue 11),
     # naming the least-privileged permission instead of "the permissions the documentation lists".
     assert (result["status"], result["code"]) == (403, "MissingPermission")
-    assert result["msg"].startswith("Not sent: To create, update or delete a user the app registration needs")
+    # The engine names the write and its item first ("Failed to create user ...").
+    assert result["msg"].startswith("Failed to create user no.rights@contoso.com: Not sent: To create, update or "
+                                    "delete a user the app registration needs")
     assert "application permission User.ReadWrite.All" in result["msg"]
     assert "(the token holds: Domain.Read.All, Group.Read.All, Organization.Read.All, User.Read.All)" in result["msg"]
     assert sandbox.counters()["http"]["write"] == 0
