@@ -36,11 +36,22 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module i
     failed_item,
     item_result,
 )
-from ansible_collections.m365.cloud_identity.plugins.module_utils.references import read_domains
+from ansible_collections.m365.cloud_identity.plugins.module_utils.hr_attributes import (
+    ORG_DATA_PROPERTY,
+    hr_problems,
+    org_data_to_option,
+)
+from ansible_collections.m365.cloud_identity.plugins.module_utils.references import Directory, read_domains
+from ansible_collections.m365.cloud_identity.plugins.module_utils.sponsors import (
+    apply_sponsors,
+    plan_sponsors,
+    sponsor_problems,
+)
 from ansible_collections.m365.cloud_identity.plugins.module_utils.users import (
     usage_location_problem,
     USER_ATTRIBUTES,
     attribute_changes,
+    get_each,
 )
 
 PENDING = "PendingAcceptance"
@@ -56,8 +67,11 @@ ATTRIBUTE_OPTIONS = (
     "display_name", "given_name", "surname", "department", "company_name", "job_title",
     "office_location", "usage_location", "mobile_phone", "business_phones", "street_address",
     "city", "state_province", "postal_code", "country", "employee_id", "employee_type",
-    "preferred_language",
+    "preferred_language", "fax_number", "employee_hire_date", "employee_org_data", "age_group",
+    "consent_provided_for_minor",
 )
+# Not offered on guests: mail (Graph keeps the invited address there; it is the guest's key) and
+# employee_leave_date_time (its own permission, User-LifeCycleInfo.ReadWrite.All).
 GUEST_ATTRIBUTES = tuple((option, USER_ATTRIBUTES[option]) for option in ATTRIBUTE_OPTIONS)
 OPTION_NAME = dict((prop, option) for option, prop in GUEST_ATTRIBUTES)
 OPTION_NAME["userType"] = "user_type"
@@ -147,6 +161,8 @@ def spec_errors(spec):
         location_problem = usage_location_problem(spec.get("usage_location"))
         if location_problem:
             errors.append(location_problem)
+        errors.extend(hr_problems(attribute_item(spec)))
+        errors.extend(sponsor_problems(spec.get("sponsors")))
     return errors
 
 
@@ -294,6 +310,7 @@ class GuestPlan(object):
         self.redeem_url = None
         self.error = None
         self.fetched = None         # the guest as read after an invitation
+        self.sponsors = None        # sponsors.SponsorPlan when the item manages sponsors
 
     @property
     def failed(self):
@@ -375,11 +392,18 @@ def new_guest_doc(spec, default_domain):
 
 # ---- results -------------------------------------------------------------------------
 
+def view_value(prop, value):
+    """A Graph value as the guest's option takes it (employeeOrgData's keys in snake_case)."""
+    if prop == ORG_DATA_PROPERTY and value is not None:
+        return org_data_to_option(value)
+    return value
+
+
 def guest_view(doc, key=None):
     """A guest user as the modules return it (snake_case, unset values left out)."""
     view = {}
     for prop, name in VIEW_KEYS:
-        value = doc.get(prop)
+        value = view_value(prop, doc.get(prop))
         if value is not None:
             view[name] = value
     if key is not None:
@@ -402,7 +426,7 @@ def diff_view(doc, plan):
         managed.append("userType")
     for prop in managed:
         if doc.get(prop) not in (None, "", []):
-            view[OPTION_NAME[prop]] = doc[prop]
+            view[OPTION_NAME[prop]] = view_value(prop, doc[prop])
     return view
 
 
@@ -412,6 +436,9 @@ def plan_diff(plan, after_doc):
         before = None  # a deleted guest is not there
     after = None if plan.action == "deleted" else after_doc
     diff = attribute_diff(diff_view(before, plan), diff_view(after, plan))
+    if plan.sponsors is not None and plan.sponsors.changed:
+        diff["before"]["sponsors"] = plan.sponsors.before()
+        diff["after"]["sponsors"] = plan.sponsors.after()
     if plan.resent:
         diff["after"]["invitation"] = "reset redemption" if plan.invitation.get("resetRedemption") else "sent again"
     return diff
@@ -429,6 +456,8 @@ def plan_result(plan, default_domain, now_text):
     guest = guest_view(doc, plan.key) if (plan.current or plan.deleted or plan.invitation) else None
     if guest is not None and plan.redeem_url:
         guest["redeem_url"] = plan.redeem_url
+    if guest is not None and plan.sponsors is not None:
+        guest["sponsors"] = plan.sponsors.after()
     return item_result(plan.key, plan.action, obj=guest, diff=plan_diff(plan, doc))
 
 
@@ -579,8 +608,14 @@ def manage_guests(client, specs, check_mode, sleep=time.sleep):
     verified, default_domain = read_domains(client)
     check_domains(specs, verified)
     plans = build_plans(client, specs)
+    plan_sponsors(client, Directory(client), plans, get_each)
+    for plan in plans:
+        if plan.sponsors is not None and plan.sponsors.changed and plan.action == "unchanged":
+            plan.action = "updated"
     if not check_mode:
         apply_plans(client, plans, sleep=sleep)
+        fresh = set(p.user_id for p in plans if p.restore or (p.invitation and not p.current))
+        apply_sponsors(client, plans, new_guest_ids=fresh, sleep=sleep)
     now_text = iso_z(now_utc())
     return [plan_result(plan, default_domain, now_text) for plan in plans]
 

@@ -606,6 +606,7 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module i
     failed_item,
     item_result,
 )
+from ansible_collections.m365.cloud_identity.plugins.module_utils.hr_attributes import org_data_argument_spec
 from ansible_collections.m365.cloud_identity.plugins.module_utils.users import (
     PASSWORD_POLICIES,
     UserEngine,
@@ -643,10 +644,7 @@ def user_options():
         business_phones=dict(type="list", elements="str"),
         other_mails=dict(type="list", elements="str"),
         on_premises_extension_attributes=dict(type="dict"),
-        employee_org_data=dict(type="dict", options=dict(
-            division=dict(type="str"),
-            cost_center=dict(type="str"),
-        )),
+        employee_org_data=org_data_argument_spec(),
         password=dict(type="str", no_log=True),
         update_password=dict(type="str", choices=["on_create", "always"], no_log=False),
         force_change_password_next_sign_in=dict(type="bool", no_log=False),
