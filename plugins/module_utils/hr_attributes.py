@@ -44,14 +44,13 @@ ORG_DATA_PROPERTY = "employeeOrgData"
 ORG_DATA_KEYS = (("division", "division"), ("cost_center", "costCenter"))
 
 
-
 def org_data_argument_spec():
     """The argument spec of employee_org_data, shared by aad_user and aad_guest."""
     return dict(type="dict", options=dict((key, dict(type="str")) for key, _prop in ORG_DATA_KEYS))
 
 
 HR_ATTRIBUTES = dict(
-    [(option, prop) for option, prop in DATE_ATTRIBUTES]
+    list(DATE_ATTRIBUTES)
     + [(option, prop) for option, prop, _values in ENUM_ATTRIBUTES]
     + [(ORG_DATA_OPTION, ORG_DATA_PROPERTY)]
 )

@@ -53,8 +53,8 @@ def test_guest_hr_attributes_and_sponsors(graph, run_play, sandbox):
     assert state["employeeHireDate"] is None and state["ageGroup"] is None
     assert state["employeeOrgData"] == {"division": None, "costCenter": None}
 
-    added = run_play([guest_task(email=email, sponsors={"add": ["Partner managers"],
-                                                         "remove": ["eli.engineer@contoso.com"]})]).task("guest")
+    swap = {"add": ["Partner managers"], "remove": ["eli.engineer@contoso.com"]}
+    added = run_play([guest_task(email=email, sponsors=swap)]).task("guest")
     assert added.status == "changed"
     assert sponsor_names(graph, guest_id) == ["Partner managers"]
     sandbox.reset_counters()

@@ -41,7 +41,9 @@ def test_hr_attributes_set_rerun_change_and_clear(graph, run_play, sandbox):
 
     # Graph answers in its own UTC form: the same moments given differently are unchanged.
     sandbox.reset_counters()
-    again = run_play([user_task(**dict(spec, employee_leave_date_time="2025-09-30T15:00:00Z"))]).task("user")
+    rerun = dict(spec)
+    rerun["employee_leave_date_time"] = "2025-09-30T15:00:00Z"
+    again = run_play([user_task(**rerun)]).task("user")
     assert again.status == "ok" and again.result["action"] == "unchanged"
     assert writes(sandbox) == 0
 
@@ -132,7 +134,7 @@ def test_dynamic_group_on_recent_hires(graph, run_play, sandbox):
     hires = {"new.five@contoso.com": 5, "new.twentynine@contoso.com": 29,
              "old.fortyfive@contoso.com": 45, "future.ten@contoso.com": -10}
     run_play([{"name": "hires", "m365.cloud_identity.aad_user": {"users": [
-        {"user_principal_name": upn, "display_name": upn.split("@")[0],
+        {"user_principal_name": upn, "display_name": upn.split("@", maxsplit=1)[0],
          "employee_hire_date": (today - datetime.timedelta(days=days)).isoformat()}
         for upn, days in hires.items()]}}])
     recent = sorted(upn for upn, days in hires.items() if 0 <= days <= 30)
