@@ -51,7 +51,6 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.users import (
     usage_location_problem,
     USER_ATTRIBUTES,
     attribute_changes,
-    get_each,
 )
 
 PENDING = "PendingAcceptance"
@@ -608,7 +607,7 @@ def manage_guests(client, specs, check_mode, sleep=time.sleep):
     verified, default_domain = read_domains(client)
     check_domains(specs, verified)
     plans = build_plans(client, specs)
-    plan_sponsors(client, Directory(client), plans, get_each)
+    plan_sponsors(client, Directory(client), plans)
     for plan in plans:
         if plan.sponsors is not None and plan.sponsors.changed and plan.action == "unchanged":
             plan.action = "updated"

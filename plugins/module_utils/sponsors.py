@@ -29,6 +29,7 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.references imp
     principal_name,
     unique,
 )
+from ansible_collections.m365.cloud_identity.plugins.module_utils.users import get_each
 
 OPTION = "sponsors"
 READ_SELECT = "id,userPrincipalName,displayName,uniqueName"
@@ -86,12 +87,11 @@ class SponsorPlan(object):
         return sorted(self.names.get(i, i) for i in after)
 
 
-def plan_sponsors(client, directory, plans, get_each):
+def plan_sponsors(client, directory, plans):
     """Resolve references and read current sponsors for the plans that manage them.
 
-    `plans` carry .spec, .current (the live guest or None), .error and .sponsors (set here);
-    get_each(client, urls) reads several URLs in one $batch. A reference that matches
-    nothing fails its plan.
+    `plans` carry .spec, .current (the live guest or None), .error and .sponsors (set here).
+    A reference that matches nothing fails its plan.
     """
     managed = [p for p in plans if p.error is None and p.spec.get("state") == "present" and manages_sponsors(p.spec)]
     if not managed:
@@ -126,6 +126,17 @@ def plan_sponsors(client, directory, plans, get_each):
             plan.sponsors.names.update((o["id"], principal_name(o)) for o in objects)
         plan.sponsors.names.update((o["id"], principal_name(o)) for o in resolved.values())
         plan.sponsors.adds, plan.sponsors.removes = sponsor_changes(value, plan.sponsors.current, resolved)
+
+
+def sponsor_names(client, guest_ids):
+    """{guest id: sorted sponsor names} for aad_guest_info (one $batch per 20 guests)."""
+    urls = ["/users/%s/sponsors?$select=%s" % (guest_id, READ_SELECT) for guest_id in guest_ids]
+    names = {}
+    for guest_id, result in zip(guest_ids, get_each(client, urls) if urls else []):
+        if not result.ok:
+            raise result.error
+        names[guest_id] = sorted(principal_name(o) for o in result.body.get("value", []))
+    return names
 
 
 def sponsor_requests(plan):

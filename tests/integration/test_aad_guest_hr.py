@@ -61,6 +61,12 @@ def test_guest_hr_attributes_and_sponsors(graph, run_play, sandbox):
     assert run_play([guest_task(email=email, sponsors={"add": ["Partner managers"]})]).task("guest").status == "ok"
     assert writes(sandbox) == 0
 
+    # aad_guest_info returns the sponsors in the form aad_guest takes.
+    info = run_play([{"name": "info", "m365.cloud_identity.aad_guest_info": {"email": email,
+                                                                            "include_sponsors": True}}]).task("info")
+    assert info.result["guests"][0]["sponsors"] == {"set": ["Partner managers"]}
+    assert info.result["guests"][0]["fax_number"] == "+1 555 0101"
+
 
 def test_guest_bad_hr_input_or_sponsor_fails_before_any_write(graph, run_play, sandbox):
     sandbox.reset_counters()
@@ -72,3 +78,15 @@ def test_guest_bad_hr_input_or_sponsor_fails_before_any_write(graph, run_play, s
     assert "nobody@contoso.com" in play.task("guest").result["msg"]
     assert writes(sandbox) == 0
     assert find_guest(graph, "eve@tailspintoys.com") is None
+
+
+def test_sponsors_reach_a_guest_graph_has_not_replicated_yet(graph, run_play, sandbox):
+    sandbox.configure(replication_lag_seconds=1.5)
+    try:
+        invited = run_play([guest_task(email="lea.lag@fabrikam.com",
+                                       sponsors={"add": ["ada.admin@contoso.com"]})]).task("guest")
+    finally:
+        sandbox.configure(replication_lag_seconds=0)
+    assert invited.result["action"] == "invited"
+    assert invited.result["guest"]["sponsors"] == ["ada.admin@contoso.com"]
+    assert sponsor_names(graph, invited.result["guest"]["id"]) == ["ada.admin@contoso.com"]
