@@ -62,8 +62,8 @@ def test_guest_hr_attributes_and_sponsors(graph, run_play, sandbox):
     assert writes(sandbox) == 0
 
     # aad_guest_info returns the sponsors in the form aad_guest takes.
-    info = run_play([{"name": "info", "m365.cloud_identity.aad_guest_info": {"email": email,
-                                                                            "include_sponsors": True}}]).task("info")
+    info_options = {"email": email, "include_sponsors": True}
+    info = run_play([{"name": "info", "m365.cloud_identity.aad_guest_info": info_options}]).task("info")
     assert info.result["guests"][0]["sponsors"] == {"set": ["Partner managers"]}
     assert info.result["guests"][0]["fax_number"] == "+1 555 0101"
 
