@@ -13,30 +13,24 @@ DELETE /users/{id}/sponsors/{sponsor id}/$ref; User.ReadWrite.All to change them
 The option takes add / remove / set like every relationship of the collection. References
 are users (user principal name, mail or id) or groups (id, unique name or display name),
 resolved with references.Directory. For each guest the plan holds the sponsor ids to add
-and to remove; the writes go through $batch after the guest exists (a new guest's id is
-known only once the invitation is answered). No Ansible imports.
+and to remove; the writes are one wave of the engine's run after the guest exists (a new
+guest's id is known only once the invitation is answered). No Ansible imports.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import time
-
+from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Write
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import (
     ReferenceError,
-    directory_object_url,
     principal_name,
-    unique,
 )
+from ansible_collections.m365.cloud_identity.plugins.module_utils.relations import odata_ref, relation_changes
 from ansible_collections.m365.cloud_identity.plugins.module_utils.users import get_each
 
 OPTION = "sponsors"
 READ_SELECT = "id,userPrincipalName,displayName,uniqueName"
-ALREADY_THERE = "already exist"
-
-# A guest invited or restored a moment ago may not have replicated yet (FIDELITY 7.3): 404 is retried.
-NOT_FOUND_WAITS = (0.5, 1, 2, 4, 8)
 
 
 def sponsor_problems(value):
@@ -55,15 +49,7 @@ def manages_sponsors(spec):
 
 def sponsor_changes(value, current_ids, resolved):
     """(ids to add, ids to remove) for the option against the current sponsors; resolved: {ref: object}."""
-    def ids(refs):
-        return unique(resolved[ref]["id"] for ref in refs or [])
-
-    if value.get("set") is not None:
-        wanted = ids(value["set"])
-        return ([i for i in wanted if i not in current_ids],
-                [i for i in current_ids if i not in set(wanted)])
-    return ([i for i in ids(value.get("add")) if i not in current_ids],
-            [i for i in ids(value.get("remove")) if i in current_ids])
+    return relation_changes(value, current_ids, lambda ref: resolved[ref]["id"])
 
 
 class SponsorPlan(object):
@@ -113,13 +99,13 @@ def plan_sponsors(client, directory, plans):
         value = plan.spec[OPTION]
         missing = [ref for kind in ("add", "remove", "set") for ref in value.get(kind) or [] if ref not in resolved]
         if missing:
-            plan.error = "sponsors: no user or group matches %s; give a user principal name, mail, unique name, " \
-                         "display name or object id" % ", ".join("'%s'" % ref for ref in missing)
+            plan.fail("sponsors: no user or group matches %s; give a user principal name, mail, unique name, " \
+                         "display name or object id" % ", ".join("'%s'" % ref for ref in missing))
             continue
         result = current.get(id(plan))
         if result is not None:
             if not result.ok:
-                plan.error = result.error
+                plan.fail(result.error)
                 continue
             objects = result.body.get("value", [])
             plan.sponsors.current = [o["id"] for o in objects]
@@ -139,41 +125,12 @@ def sponsor_names(client, guest_ids):
     return names
 
 
-def sponsor_requests(plan):
-    """The $batch requests that bring one guest's sponsors in line."""
-    requests = [{"method": "POST", "url": "/users/%s/sponsors/$ref" % plan.user_id,
-                 "body": {"@odata.id": directory_object_url(sponsor_id)}} for sponsor_id in plan.sponsors.adds]
-    requests.extend({"method": "DELETE", "url": "/users/%s/sponsors/%s/$ref" % (plan.user_id, sponsor_id)}
-                    for sponsor_id in plan.sponsors.removes)
-    return requests
-
-
-def _already_done(request, result):
-    """Adding a sponsor that is there, removing one that is gone: the goal is reached."""
-    if request["method"] == "DELETE":
-        return result.status == 404
-    return result.status == 400 and ALREADY_THERE in ((result.error and result.error.message) or "")
-
-
-def apply_sponsors(client, plans, new_guest_ids=(), sleep=time.sleep):
-    """Add and remove sponsors of every plan that still stands; a failure fails its plan only."""
-    pending = [(plan, request) for plan in plans
-               if plan.error is None and getattr(plan, "sponsors", None) is not None and plan.user_id
-               for request in sponsor_requests(plan)]
-    waits = list(NOT_FOUND_WAITS)
-    while pending:
-        batch = [dict(request, id=str(n)) for n, (_plan, request) in enumerate(pending)]
-        retry = []
-        for (plan, request), result in zip(pending, client.batch(batch)):
-            if result.ok or _already_done(request, result):
-                continue
-            if result.status == 404 and plan.user_id in new_guest_ids and waits:
-                retry.append((plan, request))
-            elif plan.error is None:
-                error = result.error
-                error.context = "update the sponsors of guest %s" % plan.key
-                plan.error = error
-        if not retry:
-            return
-        sleep(waits.pop(0))
-        pending = retry
+def sponsor_writes(plan, base_url):
+    """The engine writes that bring one guest's sponsors in line (sent by engine.Sender, which
+    treats "already exists" / "not found" as done and waits for a guest this run just created)."""
+    context = "update the sponsors of guest %s" % plan.key
+    writes = [Write(plan, "POST", "/users/%s/sponsors/$ref" % plan.user_id, odata_ref(base_url, sponsor_id),
+                    context) for sponsor_id in plan.sponsors.adds]
+    writes.extend(Write(plan, "DELETE", "/users/%s/sponsors/%s/$ref" % (plan.user_id, sponsor_id), context=context)
+                  for sponsor_id in plan.sponsors.removes)
+    return writes

@@ -13,7 +13,7 @@ DOCUMENTATION = r"""
 ---
 module: aad_group
 short_description: Manage Microsoft Entra security, Microsoft 365 and dynamic groups, their members and owners
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Create, update, restore and delete cloud groups through Microsoft Graph v1.0 - security groups,
     Microsoft 365 groups and groups with dynamic membership - and manage their members and owners.
@@ -31,6 +31,7 @@ author:
 extends_documentation_fragment:
   - m365.cloud_identity.graph
   - m365.cloud_identity.graph.attributes
+  - m365.cloud_identity.graph.list_results
 options:
   display_name:
     description:
@@ -42,6 +43,9 @@ options:
       - Graph's C(uniqueName), an alternate key that can be set only once.
       - When given, the group is found by it. A group found by O(display_name) that has no unique name yet
         gets this one; changing a unique name that is set fails.
+      - A new group with a unique name is created by Graph's upsert on that unique name, so
+        a retried or concurrent run updates the same group instead of creating a second one. Give groups a
+        unique name when runs may overlap.
     type: str
   id:
     description:
@@ -66,9 +70,17 @@ options:
     type: str
   visibility:
     description:
-      - Microsoft 365 groups only. V(HiddenMembership) can only be chosen at creation.
+      - V(Private) or V(Public) on any group. Graph makes a new security group V(Private) and a new
+        Microsoft 365 group V(Public) unless told otherwise.
+      - V(HiddenMembership) only for Microsoft 365 groups, only at creation; it cannot be set or removed later.
     type: str
     choices: [Public, Private, HiddenMembership]
+  security_enabled:
+    description:
+      - For Microsoft 365 groups, whether the group is also a security principal. Group-based licensing
+        needs it (M(m365.cloud_identity.aad_license) refuses a group that is not security-enabled).
+      - Security groups are always security-enabled; V(false) on one fails.
+    type: bool
   is_assignable_to_role:
     description:
       - Whether Entra roles can be assigned to the group. Set at creation only; a different value on an
@@ -96,6 +108,8 @@ options:
         the same task.
       - Adds are sent 20 per request, inside JSON batches. Someone adding the same member meanwhile is not an
         error.
+      - Graph's nesting rules are checked before anything is written - a Microsoft 365 group cannot be a
+        member of another group, and a Microsoft 365 or role-assignable group cannot have groups as members.
     type: dict
     suboptions:
       add:
@@ -181,6 +195,9 @@ options:
         description: See O(visibility).
         type: str
         choices: [Public, Private, HiddenMembership]
+      security_enabled:
+        description: See O(security_enabled).
+        type: bool
       is_assignable_to_role:
         description: See O(is_assignable_to_role).
         type: bool
@@ -315,7 +332,8 @@ group:
     description: Everyone in finance
     group_type: security
     mail_nickname: finance-team
-    visibility: null
+    visibility: Private
+    security_enabled: true
     is_assignable_to_role: false
     membership_rule: null
     membership_rule_processing_state: null
@@ -393,6 +411,7 @@ GROUP_OPTIONS = dict(
     group_type=dict(type="str", choices=["security", "microsoft365"]),
     mail_nickname=dict(type="str"),
     visibility=dict(type="str", choices=["Public", "Private", "HiddenMembership"]),
+    security_enabled=dict(type="bool"),
     is_assignable_to_role=dict(type="bool"),
     membership_rule=dict(type="str"),
     membership_rule_processing_state=dict(type="str", choices=["On", "Paused"]),
@@ -444,6 +463,7 @@ def run(module):
 def main():
     module = GraphModule(
         argument_spec=argument_spec(),
+        list_results=True,
         mutually_exclusive=[("groups", name) for name in GROUP_OPTIONS],
         required_one_of=[("display_name", "unique_name", "id", "groups")],
     )

@@ -12,7 +12,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: aad_guest
 short_description: Invite B2B guests to a Microsoft Entra tenant, idempotently
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Invites people from outside the organization as B2B guests (Microsoft Graph C(POST /invitations)),
     keeps the guest account's directory attributes, removes guests and restores removed ones.
@@ -31,6 +31,7 @@ author:
 extends_documentation_fragment:
   - m365.cloud_identity.graph
   - m365.cloud_identity.graph.attributes
+  - m365.cloud_identity.graph.list_results
 options:
   email:
     description:
@@ -595,6 +596,7 @@ def main_logic(graph):
 def main():
     graph = GraphModule(
         argument_spec(),
+        list_results=True,
         mutually_exclusive=[("email", "guests")],
         required_one_of=[("email", "guests")],
     )

@@ -16,9 +16,11 @@ def hr_state(graph, upn):
     return graph.get("/users/%s" % quote_key(upn), params={"$select": HR_SELECT})
 
 
-def test_hr_attributes_set_rerun_change_and_clear(graph, run_play, sandbox):
+def test_hr_attributes_set_rerun_change_and_clear(graph, run_play, sandbox, tmp_path):
     upn = "hana.hr@contoso.com"
+    # A new user's generated password goes to a password file (never to results).
     spec = dict(user_principal_name=upn, display_name="Hana HR", mail="hana.hr@contoso.com",
+                password_file=str(tmp_path / "passwords.jsonl"),
                 fax_number="+1 425 555 0199", employee_hire_date="2024-05-01",
                 employee_leave_date_time="2025-09-30T17:00:00+02:00",
                 employee_org_data={"division": "Retail", "cost_center": "CC-1234"},
@@ -88,9 +90,10 @@ def test_hr_attributes_set_rerun_change_and_clear(graph, run_play, sandbox):
     assert writes(sandbox) == 0
 
 
-def test_info_exports_hr_attributes_that_re_apply_unchanged(graph, run_play, sandbox):
+def test_info_exports_hr_attributes_that_re_apply_unchanged(graph, run_play, sandbox, tmp_path):
     upn = "ines.info@contoso.com"
     run_play([user_task(user_principal_name=upn, display_name="Ines Info", employee_hire_date="2023-01-09",
+                        password_file=str(tmp_path / "passwords.jsonl"),
                         employee_leave_date_time="2026-01-31", employee_org_data={"division": "Online"},
                         fax_number="+44 20 7946 0000", age_group="Adult")])
     info = run_play([{"name": "info", "m365.cloud_identity.aad_user_info": {
@@ -129,14 +132,14 @@ def test_an_invalid_date_fails_before_any_write_naming_the_option(graph, run_pla
     assert hr_state(graph, existing) == before
 
 
-def test_dynamic_group_on_recent_hires(graph, run_play, sandbox):
+def test_dynamic_group_on_recent_hires(graph, run_play, sandbox, tmp_path):
     today = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     hires = {"new.five@contoso.com": 5, "new.twentynine@contoso.com": 29,
              "old.fortyfive@contoso.com": 45, "future.ten@contoso.com": -10}
     run_play([{"name": "hires", "m365.cloud_identity.aad_user": {"users": [
         {"user_principal_name": upn, "display_name": upn.split("@", maxsplit=1)[0],
          "employee_hire_date": (today - datetime.timedelta(days=days)).isoformat()}
-        for upn, days in hires.items()]}}])
+        for upn, days in hires.items()], "password_file": str(tmp_path / "passwords.jsonl")}}])
     recent = sorted(upn for upn, days in hires.items() if 0 <= days <= 30)
 
     # The rule form published rules use, a window ending today (future hires stay out).

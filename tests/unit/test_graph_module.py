@@ -9,9 +9,9 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils import graph_module
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import (
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import GraphModule
+from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
     PERMISSION_HINT,
-    GraphModule,
     attribute_diff,
     failed_item,
     item_result,
@@ -97,7 +97,7 @@ def test_summary_counts_every_action_including_zeroes():
     results = [item_result("a", "created"), item_result("b", "created"), item_result("c", "unchanged"),
                item_result("d", "failed", error="boom"), item_result("e", "invited")]
     assert summarize(results) == {"created": 2, "updated": 0, "restored": 0, "unchanged": 1,
-                                  "deleted": 0, "failed": 1, "invited": 1}
+                                  "deleted": 0, "failed": 1, "invited": 1, "not_attempted": 0}
 
 
 def test_failed_item_from_graph_error_keeps_status_code_and_request_id():
@@ -148,12 +148,14 @@ def test_single_form_failure_uses_the_item_error():
     assert (result["status"], result["code"], result["request_id"]) == (400, "Request_BadRequest", "r")
 
 
-def test_list_form_returns_results_and_summary_with_objects_named():
+def test_list_form_returns_changed_items_and_a_summary_of_all_with_objects_named():
     items = [item_result("a", "created", obj={"id": "1"}), item_result("b", "unchanged", obj={"id": "2"})]
     result, failure = items_outcome(items, "group", single=False)
     assert failure is None
     assert result["changed"] is True
-    assert [r["group"] for r in result["results"]] == [{"id": "1"}, {"id": "2"}]
+    assert [r["group"] for r in result["results"]] == [{"id": "1"}]
+    everything = items_outcome(items, "group", single=False, return_unchanged=True)[0]
+    assert [r["group"] for r in everything["results"]] == [{"id": "1"}, {"id": "2"}]
     assert all("object" not in r for r in result["results"])
     assert result["summary"]["created"] == 1 and result["summary"]["unchanged"] == 1
 
@@ -162,7 +164,7 @@ def test_list_form_failure_lists_every_failed_key_and_keeps_all_results():
     items = [item_result("a", "created"), item_result("b", "failed", error="quota exceeded"),
              item_result("c", "failed", error="bad name")]
     result, failure = items_outcome(items, "user", single=False)
-    assert failure == "2 of 3 users failed: b: quota exceeded; c: bad name"
+    assert failure == "2 of 3 users failed: b: quota exceeded; c: bad name; 1 changed (see results)"
     assert [r["key"] for r in result["results"]] == ["a", "b", "c"]
     assert result["changed"] is True
 
@@ -170,7 +172,8 @@ def test_list_form_failure_lists_every_failed_key_and_keeps_all_results():
 def test_list_form_shows_item_diffs_only_in_diff_mode():
     diff = {"before": {"a": 1}, "after": {"a": 2}}
     items = [item_result("x", "updated", diff=diff), item_result("y", "unchanged", diff=None)]
-    assert items_outcome(items, "user", single=False, with_diff=True)[0]["diff"] == [diff]
+    assert items_outcome(items, "user", single=False, with_diff=True)[0]["diff"] == [
+        dict(diff, before_header="x (before)", after_header="x (after)")]
     assert "diff" not in items_outcome(items, "user", single=False)[0]
 
 
@@ -284,6 +287,115 @@ def test_list_failure_fails_the_task_and_still_returns_results(capsys):
 
     code, result = run_module(dict(CONNECTION, client_secret=SECRET), main, capsys)
     assert code == 1
-    assert result["msg"] == "1 of 2 users failed: b: bad"
+    assert result["msg"] == "1 of 2 users failed: b: bad; 1 changed (see results)"
     assert [r["action"] for r in result["results"]] == ["created", "failed"]
     assert result["changed"] is True
+
+
+# --- environment fallbacks (AWX credentials) --------------------------------
+
+CONNECTION_ENV = ("AZURE_TENANT_ID", "AZURE_TENANT", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_SECRET",
+                  "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_CLOUD",
+                  "AZURE_CLOUD_ENVIRONMENT", "AZURE_AUTHORITY_HOST", "M365_GRAPH_ENDPOINT", "M365_CA_PATH",
+                  "M365_AUTH", "AZURE_FEDERATED_TOKEN_FILE", "M365_MANAGED_IDENTITY_CLIENT_ID")
+
+
+def connection_seen(capsys, monkeypatch, environment, args=None):
+    """Run a module with only `environment` among the connection variables; return its params or result."""
+    for name in CONNECTION_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    def main(graph):
+        params = graph.connection_params()
+        public = dict((key, value) for key, value in params.items()
+                      if key not in ("client_secret", "client_certificate_password"))
+        secret_is = "the secret" if params["client_secret"] == SECRET else params["client_secret"]
+        return {"changed": False, "params": public, "secret_is": secret_is}
+
+    return run_module(args or {}, main, capsys)
+
+
+def test_awx_azure_resource_manager_credential_variables_are_accepted(capsys, monkeypatch):
+    code, result = connection_seen(capsys, monkeypatch, {
+        "AZURE_TENANT": "arm-tenant", "AZURE_CLIENT_ID": "arm-client", "AZURE_SECRET": SECRET,
+        "AZURE_SUBSCRIPTION_ID": "", "AZURE_CLOUD_ENVIRONMENT": "AzureUSGovernment"})
+    assert code == 0, result
+    assert result["params"]["tenant_id"] == "arm-tenant"
+    assert result["params"]["client_id"] == "arm-client"
+    assert result["params"]["cloud"] == "usgov"
+    assert result["secret_is"] == "the secret"
+    assert SECRET not in json.dumps(result)
+
+
+@pytest.mark.parametrize("azure_name, cloud", [("AzureCloud", "public"), ("AzureChinaCloud", "china"),
+                                               ("AzureUSGovernment", "usgov")])
+def test_azure_cloud_environment_names_map_to_clouds(capsys, monkeypatch, azure_name, cloud):
+    code, result = connection_seen(capsys, monkeypatch, {"AZURE_CLOUD_ENVIRONMENT": azure_name},
+                                   args=dict(CONNECTION, client_secret=SECRET))
+    assert code == 0, result
+    assert result["params"]["cloud"] == cloud
+
+
+def test_azure_cloud_wins_over_azure_cloud_environment(capsys, monkeypatch):
+    code, result = connection_seen(capsys, monkeypatch, {"AZURE_CLOUD": "usgov_dod",
+                                                         "AZURE_CLOUD_ENVIRONMENT": "AzureUSGovernment"},
+                                   args=dict(CONNECTION, client_secret=SECRET))
+    assert code == 0, result
+    assert result["params"]["cloud"] == "usgov_dod"
+
+
+def test_an_unknown_azure_cloud_name_is_refused_by_name(capsys, monkeypatch):
+    code, result = connection_seen(capsys, monkeypatch, {"AZURE_CLOUD_ENVIRONMENT": "AzureGermanCloud"},
+                                   args=dict(CONNECTION, client_secret=SECRET))
+    assert code == 1
+    assert "cloud" in result["msg"] and "AzureGermanCloud" in result["msg"]
+
+
+def test_the_collection_names_win_over_the_azure_resource_manager_names(capsys, monkeypatch):
+    code, result = connection_seen(capsys, monkeypatch, {
+        "AZURE_TENANT_ID": "own-tenant", "AZURE_TENANT": "arm-tenant", "AZURE_CLIENT_ID": "client",
+        "AZURE_CLIENT_SECRET": SECRET, "AZURE_SECRET": "other-secret"})
+    assert code == 0, result
+    assert result["params"]["tenant_id"] == "own-tenant"
+    assert result["secret_is"] == "the secret"
+
+
+def test_empty_environment_values_count_as_unset(capsys, monkeypatch):
+    # What an AWX credential with empty fields injects.
+    code, result = connection_seen(capsys, monkeypatch, {
+        "AZURE_TENANT_ID": "", "AZURE_TENANT": "arm-tenant", "AZURE_CLIENT_ID": "client",
+        "AZURE_CLIENT_SECRET": "", "AZURE_SECRET": SECRET, "AZURE_CLIENT_CERTIFICATE_PATH": "",
+        "AZURE_CLIENT_CERTIFICATE_PASSWORD": "", "AZURE_CLOUD": "", "AZURE_CLOUD_ENVIRONMENT": "",
+        "AZURE_AUTHORITY_HOST": "", "M365_GRAPH_ENDPOINT": "", "M365_CA_PATH": ""})
+    assert code == 0, result
+    params = result["params"]
+    assert params["tenant_id"] == "arm-tenant"
+    assert params["cloud"] == "public"
+    assert result["secret_is"] == "the secret"
+    for name in ("client_certificate_path", "authority_host", "graph_endpoint", "ca_path"):
+        assert params[name] is None, name
+
+
+def test_an_empty_tenant_in_the_environment_is_reported_missing(capsys, monkeypatch):
+    code, result = connection_seen(capsys, monkeypatch, {"AZURE_TENANT_ID": "", "AZURE_CLIENT_ID": "client",
+                                                         "AZURE_CLIENT_SECRET": SECRET})
+    assert code == 1
+    assert "tenant_id" in result["msg"]
+
+
+def test_a_failed_item_that_was_partly_written_counts_as_changed():
+    item = failed_item("alice", ValueError("manager: not found"), written=True)
+    result, failure = items_outcome([item, item_result("bob", "unchanged")], "user", single=False)
+    assert result["changed"] is True and [r["key"] for r in result["results"]] == ["alice"]
+    assert failure.startswith("1 of 2 users failed: alice: manager: not found")
+
+
+def test_items_the_task_never_sent_are_named_not_attempted():
+    items = [failed_item("a", ValueError("network gone"), written=True),
+             failed_item("b", ValueError("network gone"), not_attempted=True)]
+    result, failure = items_outcome(items, "user", single=False)
+    assert [r["action"] for r in result["results"]] == ["failed", "not_attempted"]
+    assert result["summary"]["not_attempted"] == 1 and result["changed"] is True
+    assert "b: not attempted: network gone" in failure

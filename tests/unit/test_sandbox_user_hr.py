@@ -140,8 +140,9 @@ def test_writing_the_leave_date_needs_the_lifecycle_permission(sandbox_factory, 
 
 # -- sponsors (DC api/user-post-sponsors.md, user-list-sponsors.md, user-delete-sponsors.md) ------------
 
-def sponsor_ref(object_id):
-    return {"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/%s" % object_id}
+def sponsor_ref(wire, object_id):
+    """On the sandbox's own Graph host: Graph refuses another cloud's host (FIDELITY.md 7.8)."""
+    return {"@odata.id": wire.sandbox.object_url(object_id)}
 
 
 def test_sponsors_are_added_listed_and_removed(raw):
@@ -151,7 +152,7 @@ def test_sponsors_are_added_listed_and_removed(raw):
     assert group.status_code == 201
     group = group.json()
     for object_id in (sponsor["id"], group["id"]):
-        assert raw.call("POST", "/users/%s/sponsors/$ref" % guest["id"], json=sponsor_ref(object_id)).status_code == 204
+        assert raw.call("POST", "/users/%s/sponsors/$ref" % guest["id"], json=sponsor_ref(raw, object_id)).status_code == 204
     listed = raw.call("GET", "/users/%s/sponsors" % guest["id"], params={"$select": "id,displayName"}).json()["value"]
     assert [(s["@odata.type"], s["id"]) for s in listed] == [("#microsoft.graph.user", sponsor["id"]),
                                                               ("#microsoft.graph.group", group["id"])]
@@ -163,12 +164,12 @@ def test_sponsors_are_added_listed_and_removed(raw):
 def test_sponsor_errors(raw, sandbox):
     guest, sponsor = create(raw), create(raw)
     path = "/users/%s/sponsors/$ref" % guest["id"]
-    assert raw.call("POST", path, json=sponsor_ref(sponsor["id"])).status_code == 204
-    assert_error(raw.call("POST", path, json=sponsor_ref(sponsor["id"])), 400, "Request_BadRequest",
+    assert raw.call("POST", path, json=sponsor_ref(raw, sponsor["id"])).status_code == 204
+    assert_error(raw.call("POST", path, json=sponsor_ref(raw, sponsor["id"])), 400, "Request_BadRequest",
                  "One or more added object references already exist for the following modified properties: 'sponsors'.")
-    assert_error(raw.call("POST", path, json=sponsor_ref(str(uuid.uuid4()))), 404, "Request_ResourceNotFound")
+    assert_error(raw.call("POST", path, json=sponsor_ref(raw, str(uuid.uuid4()))), 404, "Request_ResourceNotFound")
     assert_error(raw.call("DELETE", "/users/%s/sponsors/%s/$ref" % (guest["id"], str(uuid.uuid4()))), 404,
                  "Request_ResourceNotFound")
     with sandbox.wire("m365-reader") as reader:
         assert reader.call("GET", "/users/%s/sponsors" % guest["id"]).status_code == 200
-        assert_error(reader.call("POST", path, json=sponsor_ref(guest["id"])), 403, "Authorization_RequestDenied")
+        assert_error(reader.call("POST", path, json=sponsor_ref(reader, guest["id"])), 403, "Authorization_RequestDenied")

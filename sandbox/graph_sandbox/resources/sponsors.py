@@ -7,8 +7,8 @@ order added).
 """
 from starlette.routing import Route
 
-from ..http import GraphHTTPError, no_content, not_found, read_json, require, tenant_of
-from .groups import ALREADY_EXIST, _reference_id, objects_response
+from ..http import GraphHTTPError, no_content, not_found, read_json, reference_id, require, tenant_of
+from .groups import ALREADY_EXIST, objects_response
 from .users import READ, WRITE, live_user
 
 
@@ -17,14 +17,14 @@ async def list_sponsors(request):
     tenant = tenant_of(request)
     user = live_user(request)
     ids = [i for i in user.get("_sponsors") or [] if tenant.directory_object(i)[1] is not None]
-    return objects_response(request, ids, "sponsors")
+    return objects_response(request, ids)
 
 
 async def add_sponsor(request):
     require(request, *WRITE)
     tenant = tenant_of(request)
     user = live_user(request)
-    sponsor_id = _reference_id((await read_json(request)).get("@odata.id"))
+    sponsor_id = reference_id(request, (await read_json(request)).get("@odata.id"))
     kind, sponsor = tenant.directory_object(sponsor_id)
     if sponsor is None:
         raise not_found(sponsor_id)
