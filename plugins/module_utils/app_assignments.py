@@ -262,7 +262,13 @@ class AssignmentRun(object):
         return None
 
     def _reread(self, plan):
-        """The assignment as Graph has it now (after a concurrent or unanswered create), or None."""
+        """The assignment as Graph has it now (after a concurrent or unanswered create), or None.
+
+        The app's list is read again only when the last read lacks it, so a lost batch of 20 creates costs
+        one read, not 20."""
+        existing = self._existing(plan)
+        if existing is not None:
+            return existing
         self.assignments[plan.app["id"]] = self.client.list(
             "/servicePrincipals/%s/appRoleAssignedTo" % quote_key(plan.app["id"]), select=ASSIGNMENT_SELECT)
         return self._existing(plan)

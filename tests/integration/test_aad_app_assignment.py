@@ -167,3 +167,21 @@ def test_contact_info_lists_contacts_with_mail_and_company(run_play):
     assert contacts["quinn@northwindtraders.com"]["groups"] == []
     assert [c["display_name"] for c in play.task("fabrikam").result["contacts"]] == ["Pat Partner"]
     assert "groups" not in play.task("fabrikam").result["contacts"][0]
+
+
+def test_lost_answers_converge_without_twins_or_failures(run_play, sandbox, graph, tenant):
+    """The answers to the first two $batch calls are lost after Graph applied them (FIDELITY 7.13)."""
+    users = tenant.users(30)
+    sp = app(graph, "Salesforce")
+    items = [{"app": "Salesforce", "user": u["userPrincipalName"], "role": "User"} for u in users]
+    sandbox.configure(faults={"path_prefix": "/v1.0/$batch", "sequence": ["lost_response", "lost_response"]})
+    try:
+        applied = run_play([assignment_task(assignments=items)]).task("assign")
+    finally:
+        sandbox.configure(faults={"path_prefix": None, "sequence": []})
+    assert applied.status == "changed"
+    assert applied.result["summary"]["created"] == 30 and applied.result["summary"]["failed"] == 0
+    listed = [a for a in graph.list("/servicePrincipals/%s/appRoleAssignedTo" % sp["id"])
+              if a["principalId"] in {u["id"] for u in users}]
+    assert len(listed) == 30
+    assert run_play([assignment_task(assignments=items)]).task("assign").status == "ok"
