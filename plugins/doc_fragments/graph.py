@@ -18,26 +18,53 @@ options:
     description:
       - The directory (tenant) ID of the Microsoft Entra tenant to manage.
       - If not set, the value of the E(AZURE_TENANT_ID) environment variable is used.
+      - Required, except with O(auth=managed_identity).
     type: str
-    required: true
   client_id:
     description:
       - The application (client) ID of the app registration the modules sign in as.
       - If not set, the value of the E(AZURE_CLIENT_ID) environment variable is used.
+      - Required, except with O(auth=managed_identity), which ignores it (see O(managed_identity_client_id)).
     type: str
-    required: true
+  auth:
+    description:
+      - How to sign in.
+      - V(auto) uses the one credential that is configured among O(client_secret), O(client_certificate_path),
+        O(federated_token_file) and O(managed_identity_client_id), and fails, naming them, when none or more
+        than one is.
+      - V(client_secret), V(client_certificate) and V(federated_token) use that credential of the app
+        registration O(client_id) and ignore the others.
+      - V(managed_identity) signs in as the managed identity of the Azure resource the module runs on
+        (an App Service, Functions or Container Apps host through E(IDENTITY_ENDPOINT) and E(IDENTITY_HEADER),
+        Azure Arc, or an Azure VM through its instance metadata service). It needs no tenant or client ID.
+      - If not set, the value of the E(M365_AUTH) environment variable is used.
+    type: str
+    choices: [auto, client_secret, client_certificate, federated_token, managed_identity]
+    default: auto
   client_secret:
     description:
       - A client secret of the app registration.
       - If not set, the value of the E(AZURE_CLIENT_SECRET) environment variable is used.
-      - Exactly one of O(client_secret) or O(client_certificate_path) is required.
     type: str
   client_certificate_path:
     description:
       - Path to a PEM file holding the private key and the certificate registered on the app.
       - If not set, the value of the E(AZURE_CLIENT_CERTIFICATE_PATH) environment variable is used.
-      - Exactly one of O(client_secret) or O(client_certificate_path) is required.
     type: path
+  federated_token_file:
+    description:
+      - Path to a file holding a token from an external identity provider that the app registration trusts
+        through a federated identity credential (workload identity federation), for example the service
+        account token that the AKS workload identity webhook projects into a pod.
+      - The file is read again at every token request, so a token the platform rotates is picked up.
+      - If not set, the value of the E(AZURE_FEDERATED_TOKEN_FILE) environment variable is used.
+    type: path
+  managed_identity_client_id:
+    description:
+      - The client ID of a user-assigned managed identity to sign in as. Without it, O(auth=managed_identity)
+        uses the system-assigned identity.
+      - If not set, the value of the E(M365_MANAGED_IDENTITY_CLIENT_ID) environment variable is used.
+    type: str
   client_certificate_password:
     description:
       - The password protecting the private key in O(client_certificate_path), if any.
@@ -76,8 +103,8 @@ options:
     type: int
     default: 60
 notes:
-  - The app registration needs Microsoft Graph B(application) permissions, granted with admin
-    consent. Each module lists the least-privileged permissions it needs.
+  - The app registration (or managed identity) needs Microsoft Graph B(application) permissions, granted
+    with admin consent. Each module lists the least-privileged permissions it needs.
   - Set the connection options once for all modules of the collection with
     C(module_defaults) and the action group C(group/m365.cloud_identity.graph).
 requirements:

@@ -9,6 +9,7 @@ sandbox can all import it directly.
 """
 
 import email.utils
+import os
 import random
 import re
 import time
@@ -48,6 +49,76 @@ MICROSOFT_LOGIN_HOSTS = frozenset(
 RETRYABLE_STATUSES = (429, 503, 504)
 BATCH_LIMIT = 20
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+# The ways to sign in (the `auth` option), and the setting that configures each one.
+AUTH_METHODS = ("client_secret", "client_certificate", "federated_token", "managed_identity")
+AUTH_SETTINGS = {
+    "client_secret": "client_secret (or AZURE_CLIENT_SECRET)",
+    "client_certificate": "client_certificate_path (or AZURE_CLIENT_CERTIFICATE_PATH)",
+    "federated_token": "federated_token_file (or AZURE_FEDERATED_TOKEN_FILE)",
+    "managed_identity": "managed_identity_client_id (or M365_MANAGED_IDENTITY_CLIENT_ID)",
+}
+# AADSTS codes of a refused federated token, and what the user can do about each.
+FEDERATED_TOKEN_FIXES = {
+    70021: "No federated identity credential of the app matches the token: add one with the token's issuer,"
+           " subject and audience, or use the token of the right workload.",
+    700211: "The token's issuer is not the issuer of any federated identity credential of the app: use the"
+            " token your platform issues for this app, or add a credential with that issuer.",
+    700212: "The token's audience is wrong: have the platform issue it for api://AzureADTokenExchange (the"
+            " audience of the app's federated identity credential).",
+    700213: "The token's subject matches no federated identity credential of the app: it was issued for"
+            " another workload or app; use the token of this workload, or fix client_id or the credential's"
+            " subject.",
+    700024: "The federated token has expired: the platform must keep rotating the file"
+            " (federated_token_file); check that the projected token is being refreshed.",
+    7000272: "The token was signed by a key its issuer does not publish: use the token the platform issued.",
+    50013: "The token's signature is invalid: use the token the platform issued, unmodified.",
+}
+
+
+def resolve_auth(auth="auto", client_secret=None, client_certificate_path=None, federated_token_file=None,
+                 managed_identity_client_id=None):
+    """The sign-in method to use: `auth` itself, or with `auto` the only credential configured.
+
+    Raises GraphError naming the settings when none, or more than one, is configured with `auto`,
+    or when the chosen method lacks its setting.
+    """
+    configured = [method for method, value in (
+        ("client_secret", client_secret), ("client_certificate", client_certificate_path),
+        ("federated_token", federated_token_file), ("managed_identity", managed_identity_client_id)) if value]
+    auth = auth or "auto"
+    if auth == "auto":
+        if len(configured) == 1:
+            return configured[0]
+        if not configured:
+            raise GraphError(None, "InvalidConfiguration",
+                             "No credential for the app registration: set client_secret (or the AZURE_CLIENT_SECRET"
+                             " environment variable), client_certificate_path (or AZURE_CLIENT_CERTIFICATE_PATH),"
+                             " federated_token_file (or AZURE_FEDERATED_TOKEN_FILE), or set auth (or M365_AUTH)"
+                             " to managed_identity.")
+        raise GraphError(None, "InvalidConfiguration",
+                         "More than one credential is configured: %s. Set auth (or M365_AUTH) to the one to use"
+                         " (%s), or unset the others." % (", ".join(AUTH_SETTINGS[m] for m in configured),
+                                                          ", ".join(configured)))
+    if auth not in AUTH_METHODS:
+        raise GraphError(None, "InvalidConfiguration", "Unknown auth %r; expected auto or one of %s" % (
+            auth, ", ".join(AUTH_METHODS)))
+    if auth != "managed_identity" and auth not in configured:
+        raise GraphError(None, "InvalidConfiguration", "auth is %s but %s is not set." % (auth, AUTH_SETTINGS[auth]))
+    return auth
+
+
+def read_federated_token(path):
+    """The federated token in `path`, read anew at every token request (the platform rotates it)."""
+    try:
+        with open(path) as handle:
+            token = handle.read().strip()
+    except (IOError, OSError) as exc:
+        raise GraphError(None, "InvalidConfiguration",
+                         "Cannot read federated_token_file %s: %s" % (path, exc.strerror))
+    if not token:
+        raise GraphError(None, "InvalidConfiguration", "federated_token_file %s is empty" % path)
+    return token
 
 
 def quote_key(value):
@@ -276,19 +347,19 @@ class GraphClient(object):
     backoff_cap = 30.0        # seconds; one wait is never longer unless Retry-After says so
     not_found_poll = 0.5      # first wait when re-reading after a 404 (eventual consistency)
 
-    def __init__(self, tenant_id, client_id, client_secret=None, client_certificate_path=None,
+    def __init__(self, tenant_id=None, client_id=None, client_secret=None, client_certificate_path=None,
                  client_certificate_password=None, cloud="public", authority_host=None,
-                 graph_endpoint=None, ca_path=None, timeout=60, max_retry_wait=120, user_agent=None):
+                 graph_endpoint=None, ca_path=None, timeout=60, max_retry_wait=120, user_agent=None,
+                 auth="auto", federated_token_file=None, managed_identity_client_id=None):
         if not HAS_DEPS:
             raise GraphError(None, "MissingLibrary", "GraphClient needs the msal and requests Python libraries: %s" % IMPORT_ERROR)
         if cloud not in CLOUDS:
             raise GraphError(None, "InvalidConfiguration",
                              "Unknown cloud %r; expected one of %s" % (cloud, ", ".join(sorted(CLOUDS))))
-        if not tenant_id or not client_id:
+        self.auth = resolve_auth(auth, client_secret, client_certificate_path, federated_token_file,
+                                 managed_identity_client_id)
+        if self.auth != "managed_identity" and not (tenant_id and client_id):
             raise GraphError(None, "InvalidConfiguration", "tenant_id and client_id are required")
-        if bool(client_secret) == bool(client_certificate_path):
-            raise GraphError(None, "InvalidConfiguration",
-                             "Give exactly one of client_secret or client_certificate_path")
         login_host, graph_host = CLOUDS[cloud]
         self.tenant_id = tenant_id
         self.client_id = client_id
@@ -308,6 +379,9 @@ class GraphClient(object):
         self._client_secret = client_secret
         self._certificate_path = client_certificate_path
         self._certificate_password = client_certificate_password
+        self._federated_token_file = federated_token_file
+        self._federated_token = None  # the last one read, kept only to scrub it from messages
+        self.managed_identity_client_id = managed_identity_client_id
         self._session = requests.Session()
         self._msal_app = None
         self._sleep = time.sleep
@@ -317,7 +391,7 @@ class GraphClient(object):
     def __repr__(self):
         return "GraphClient(tenant_id=%r, client_id=%r, base_url=%r, auth=%r)" % (
             self.tenant_id, self.client_id, self.base_url,
-            "certificate" if self._certificate_path else "secret")
+            self.auth)
 
     def close(self):
         self._session.close()
@@ -337,14 +411,22 @@ class GraphClient(object):
     def _scrub(self, text):
         """Remove any secret that a library might have echoed."""
         text = str(text)
-        for secret in (self._client_secret, self._certificate_password):
+        for secret in (self._client_secret, self._certificate_password, self._federated_token,
+                       os.environ.get("IDENTITY_HEADER")):
             if secret:
                 text = text.replace(secret, "********")
         return text
 
+    def _federated_assertion(self):
+        self._federated_token = read_federated_token(self._federated_token_file)
+        return self._federated_token
+
     def _credential(self):
-        if self._client_secret:
+        if self.auth == "client_secret":
             return self._client_secret
+        if self.auth == "federated_token":
+            # A callable: MSAL calls it at each token request, so a rotated file is picked up.
+            return {"client_assertion": self._federated_assertion}
         key_pem, cert_pem, sha1_thumbprint = read_certificate(self._certificate_path, self._certificate_password)
         credential = {"private_key": key_pem, "public_certificate": cert_pem}
         if _msal_version() < (1, 34):
@@ -353,12 +435,20 @@ class GraphClient(object):
         return credential
 
     def _build_msal_app(self):
+        http_client = _VerifyingHttpClient(self._session, self.ca_path, self.timeout, self.stats)
+        if self.auth == "managed_identity":
+            if self.managed_identity_client_id:
+                identity = msal.UserAssignedManagedIdentity(client_id=self.managed_identity_client_id)
+            else:
+                identity = msal.SystemAssignedManagedIdentity()
+            # MSAL picks the protocol from the environment: App Service / Functions
+            # (IDENTITY_ENDPOINT + IDENTITY_HEADER), Azure Arc, or IMDS on an Azure VM.
+            return msal.ManagedIdentityClient(identity, http_client=http_client)
         options = {}
         if not self._is_microsoft_authority:
             # No instance discovery or regional endpoint on a non-Microsoft host
             # (they would call login.microsoftonline.com; FIDELITY 1.2).
             options.update(instance_discovery=False, azure_region=False)
-        http_client = _VerifyingHttpClient(self._session, self.ca_path, self.timeout, self.stats)
         # MSAL fetches the OIDC configuration in its constructor.
         return msal.ConfidentialClientApplication(
             self.client_id, client_credential=self._credential(),
@@ -367,7 +457,7 @@ class GraphClient(object):
 
     def _auth_call(self, action):
         """Run an MSAL call, turning library and transport failures into GraphError."""
-        host = urlsplit(self.authority_host).netloc
+        host = self._token_host()
         try:
             return action()
         except GraphError:
@@ -382,14 +472,32 @@ class GraphClient(object):
             raise GraphError(None, "AuthenticationError", "Authentication against %s failed: %s" % (
                 host, self._scrub(exc)))
 
+    def _token_host(self):
+        """The host tokens come from, for messages."""
+        if self.auth == "managed_identity":
+            return "managed identity endpoint " + urlsplit(
+                os.environ.get("IDENTITY_ENDPOINT") or "http://169.254.169.254").netloc
+        return urlsplit(self.authority_host).netloc
+
+    def _acquire_token(self):
+        if self.auth == "managed_identity":
+            # The managed identity endpoints take a resource, not a scope: Graph's host in this cloud.
+            return self._msal_app.acquire_token_for_client(resource=self.scope[:-len("/.default")])
+        return self._msal_app.acquire_token_for_client(scopes=[self.scope])
+
     def _access_token(self):
         if self._msal_app is None:
             self._msal_app = self._auth_call(self._build_msal_app)
-        result = self._auth_call(lambda: self._msal_app.acquire_token_for_client(scopes=[self.scope]))
+        result = self._auth_call(self._acquire_token)
         if "access_token" not in result:
             description = _first_line(result.get("error_description") or "no description")
+            who = ("the managed identity" if self.auth == "managed_identity" else "client %s" % self.client_id)
+            hint = ""
+            if self.auth == "federated_token":
+                hint = next((" " + fix for code, fix in FEDERATED_TOKEN_FIXES.items()
+                             if code in (result.get("error_codes") or [])), "")
             raise GraphError(401, result.get("error") or "AuthenticationError",
-                             "Token request for client %s failed: %s" % (self.client_id, self._scrub(description)))
+                             "Token request for %s failed: %s%s" % (who, self._scrub(description), hint))
         # MSAL's cache returns the same token until it nears expiry.
         return result["access_token"]
 

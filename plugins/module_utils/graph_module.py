@@ -23,6 +23,7 @@ try:
         GraphClient,
         GraphError,
         IMPORT_ERROR as GRAPH_CLIENT_IMPORT_ERROR,
+        resolve_auth,
     )
     GRAPH_CLIENT_IMPORT_TRACEBACK = None
 except ImportError as import_error:
@@ -30,7 +31,7 @@ except ImportError as import_error:
     # imports it that way); GraphModule reports the missing library clearly.
     GRAPH_CLIENT_IMPORT_ERROR = import_error
     GRAPH_CLIENT_IMPORT_TRACEBACK = traceback.format_exc()
-    GraphClient = None
+    GraphClient = resolve_auth = None
 
     class GraphError(Exception):  # placeholder so `except GraphError` stays valid
         pass
@@ -56,8 +57,9 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.results import
 REQUIRED_LIBRARIES = "msal and requests"
 
 GRAPH_CONNECTION_SPEC = dict(
-    tenant_id=dict(type="str", required=True, fallback=(env_fallback, ["AZURE_TENANT_ID"])),
-    client_id=dict(type="str", required=True, fallback=(env_fallback, ["AZURE_CLIENT_ID"])),
+    # Required except with a managed identity (checked in GraphModule._check_credential).
+    tenant_id=dict(type="str", fallback=(env_fallback, ["AZURE_TENANT_ID"])),
+    client_id=dict(type="str", fallback=(env_fallback, ["AZURE_CLIENT_ID"])),
     client_secret=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_CLIENT_SECRET"])),
     client_certificate_path=dict(type="path", fallback=(env_fallback, ["AZURE_CLIENT_CERTIFICATE_PATH"])),
     client_certificate_password=dict(
@@ -73,6 +75,14 @@ GRAPH_CONNECTION_SPEC = dict(
     graph_endpoint=dict(type="str", fallback=(env_fallback, ["M365_GRAPH_ENDPOINT"])),
     ca_path=dict(type="path", fallback=(env_fallback, ["M365_CA_PATH"])),
     timeout=dict(type="int", default=60),
+    auth=dict(
+        type="str",
+        default="auto",
+        choices=["auto", "client_secret", "client_certificate", "federated_token", "managed_identity"],
+        fallback=(env_fallback, ["M365_AUTH"]),
+    ),
+    federated_token_file=dict(type="path", fallback=(env_fallback, ["AZURE_FEDERATED_TOKEN_FILE"])),
+    managed_identity_client_id=dict(type="str", fallback=(env_fallback, ["M365_MANAGED_IDENTITY_CLIENT_ID"])),
 )
 
 CONNECTION_OPTIONS = tuple(GRAPH_CONNECTION_SPEC)
@@ -80,14 +90,6 @@ CONNECTION_OPTIONS = tuple(GRAPH_CONNECTION_SPEC)
 # The option of every module with a list form (documented by the list_results doc fragment).
 LIST_RESULTS_SPEC = dict(return_unchanged=dict(type="bool", default=False))
 
-MISSING_CREDENTIAL_MSG = (
-    "No credential for the app registration: set client_secret (or the AZURE_CLIENT_SECRET "
-    "environment variable) or client_certificate_path (or AZURE_CLIENT_CERTIFICATE_PATH)."
-)
-TWO_CREDENTIALS_MSG = (
-    "Both client_secret and client_certificate_path are set (as options or through AZURE_CLIENT_SECRET "
-    "and AZURE_CLIENT_CERTIFICATE_PATH); set only one of them."
-)
 
 class GraphModule(object):
     """An AnsibleModule with the connection options and a lazily built GraphClient."""
@@ -104,12 +106,21 @@ class GraphModule(object):
         self._check_credential()
 
     def _check_credential(self):
-        has_secret = bool(self.params.get("client_secret"))
-        has_certificate = bool(self.params.get("client_certificate_path"))
-        if not (has_secret or has_certificate):
-            self.fail(MISSING_CREDENTIAL_MSG)
-        if has_secret and has_certificate:
-            self.fail(TWO_CREDENTIALS_MSG)
+        """Fail before any request when the sign-in settings are incomplete or ambiguous."""
+        if resolve_auth is None:
+            return  # the missing library is reported when the client is built
+        params = self.params
+        try:
+            auth = resolve_auth(params.get("auth"), params.get("client_secret"), params.get("client_certificate_path"),
+                                params.get("federated_token_file"), params.get("managed_identity_client_id"))
+        except GraphError as error:
+            self.fail(error.message)
+        if auth != "managed_identity":
+            missing = [name for name in ("tenant_id", "client_id") if not params.get(name)]
+            if missing:
+                self.fail("%s %s required to sign in with %s: set %s (or %s)." % (
+                    " and ".join(missing), "is" if len(missing) == 1 else "are", auth, " and ".join(missing),
+                    " and ".join("AZURE_" + name.upper() for name in missing)))
 
     @property
     def params(self):

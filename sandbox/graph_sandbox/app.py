@@ -10,15 +10,13 @@ import re
 import uuid
 from pathlib import Path
 
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse
 from starlette.routing import Match, Route
 
 from . import auth, control, seed
+from .keys import SigningKey
 from .http import GRAPH_CONTENT_TYPE, GraphHTTPError, error_body, error_response, graph_json, read_json
 from .resources import contacts, directory, groups, invitations, licensing, service_principals, users
 from .tenant import Tenant
@@ -42,19 +40,12 @@ class Sandbox:
             self.tenant.settle()
 
     def _load_signing_key(self):
-        path = self.state_dir / "token-signing-key.pem"
-        if path.exists():
-            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        else:
-            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
-            path.chmod(0o600)
-        self.signing_key = key
-        self.signing_public_key = key.public_key()
-        self.signing_jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.signing_public_key))
-        self.signing_kid = self.signing_jwk["kid"] = uuid.uuid5(uuid.NAMESPACE_URL, self.signing_jwk["n"]).hex
-        self.signing_jwk.update(use="sig", alg="RS256")
+        key = SigningKey(self.state_dir / "token-signing-key.pem")
+        self.signing_key, self.signing_public_key = key.private_key, key.public_key
+        self.signing_jwk, self.signing_kid = key.jwk, key.kid
+        # The sandbox's own test identity provider, whose tokens app registrations trust through
+        # federated identity credentials (workload identity federation).
+        self.federation_key = SigningKey(self.state_dir / "federation-issuer-key.pem")
 
     def reset(self):
         # Keep the app registrations: their generated secrets and certificates are in connection.json.

@@ -1,6 +1,8 @@
 """The Microsoft identity platform side: OIDC discovery and the client-credentials token endpoint.
 
-Tokens are RS256 JWTs signed with a key kept in the state directory; Graph requests are accepted only
+Tokens are RS256 JWTs signed with a key kept in the state directory, shaped as Entra's v1.0 app-only tokens
+(``issue_access_token``); the client proves itself with a secret, a certificate-signed assertion, or a
+federated token (federation.py). Graph requests are accepted only
 with a token this sandbox signed, for its tenant, not expired. Error bodies follow Entra's token error
 format (FIDELITY.md 1.3): {"error", "error_description": "AADSTS...", "error_codes", ...}.
 """
@@ -18,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from . import federation
 from .http import GraphHTTPError, sandbox_of
 
 TOKEN_LIFETIME = 3599
@@ -139,26 +142,48 @@ async def token(request):
     if "client_assertion" in form:
         if form.get("client_assertion_type") != ASSERTION_TYPE:
             return token_error(400, "invalid_request", 50027, "Invalid client_assertion_type.")
-        endpoint = "%s/%s/oauth2/v2.0/token" % (base_url(request), request.path_params["tenant"])
-        problem = _check_assertion(app, form["client_assertion"], endpoint)
-        if problem:
-            return token_error(400, "invalid_client", problem[0], problem[1])
+        assertion = form["client_assertion"]
+        if federation.is_federated_assertion(assertion):
+            problem = federation.check_federated_assertion(sandbox, app, assertion, base_url(request))
+            if problem:
+                return token_error(400, *problem)
+            sandbox.counters.count_federated_assertion(federation.fingerprint(assertion))
+        else:
+            endpoint = "%s/%s/oauth2/v2.0/token" % (base_url(request), request.path_params["tenant"])
+            problem = _check_assertion(app, assertion, endpoint)
+            if problem:
+                return token_error(400, "invalid_client", problem[0], problem[1])
+        # A client assertion, whether signed with the app's certificate or federated, is a credential the
+        # app proves possession of: appidacr 2 (1 is a shared secret).
+        authentication = "2"
     elif "client_secret" in form:
         if not app.get("secret") or not hmac.compare_digest(form["client_secret"], app["secret"]):
             return token_error(400, "invalid_client", 7000215,
                                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'." % client_id)
+        authentication = "1"
     else:
         return token_error(400, "invalid_client", 7000218,
                            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
-    now = int(time.time())
-    claims = {
-        "aud": resources[0].rstrip("/"), "iss": "https://sts.windows.net/%s/" % tenant.id, "iat": now, "nbf": now,
-        "exp": now + TOKEN_LIFETIME, "appid": client_id, "azp": client_id, "idtyp": "app", "oid": app["servicePrincipalId"],
-        "sub": app["servicePrincipalId"], "tid": tenant.id, "roles": app["roles"], "ver": "1.0", "uti": _b64url(uuid.uuid4().bytes),
-    }
-    access_token = jwt.encode(claims, sandbox.signing_key, algorithm="RS256", headers={"kid": sandbox.signing_kid})
+    access_token = issue_access_token(sandbox, app, resources[0].rstrip("/"), authentication)
     return JSONResponse({"token_type": "Bearer", "expires_in": TOKEN_LIFETIME, "ext_expires_in": TOKEN_LIFETIME,
                          "access_token": access_token})
+
+
+def issue_access_token(sandbox, app, audience, authentication):
+    """An app-only Graph access token shaped as Entra's v1.0 tokens (FIDELITY 7.14; docs/graph-rules.md).
+
+    ``authentication`` is the appidacr claim: "1" client secret, "2" certificate or other client assertion.
+    """
+    tenant_id = sandbox.tenant.id
+    now = int(time.time())
+    claims = {
+        "aud": audience, "iss": "https://sts.windows.net/%s/" % tenant_id, "iat": now, "nbf": now,
+        "exp": now + TOKEN_LIFETIME, "app_displayname": app["name"], "appid": app["id"], "appidacr": authentication,
+        "idp": "https://sts.windows.net/%s/" % tenant_id, "idtyp": "app", "oid": app["servicePrincipalId"],
+        "roles": app["roles"], "sub": app["servicePrincipalId"], "tid": tenant_id,
+        "uti": _b64url(uuid.uuid4().bytes), "ver": "1.0",
+    }
+    return jwt.encode(claims, sandbox.signing_key, algorithm="RS256", headers={"kid": sandbox.signing_kid, "typ": "JWT"})
 
 
 # Tokens this sandbox already verified (keyed by signing key id and token), so each request does not
@@ -194,7 +219,7 @@ def authenticate(sandbox, authorization):
     return claims
 
 
-routes = [
+routes = federation.routes + [
     Route("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration, methods=["GET"]),
     Route("/{tenant}/discovery/v2.0/keys", jwks, methods=["GET"]),
     Route("/{tenant}/oauth2/v2.0/token", token, methods=["POST"]),

@@ -4,12 +4,15 @@ import asyncio
 import errno
 import json
 import os
+import secrets
 import socket
 import sys
+import threading
 from pathlib import Path
 
 import uvicorn
 
+from . import federation, managed_identity
 from .app import Sandbox, build_app
 from .seed import SeedError
 from .tls import ensure_certificates
@@ -50,13 +53,22 @@ def fail(message):
     return 2
 
 
-def connection_info(sandbox, host, port, ca_path):
+def _base_url(scheme, host, port):
+    return "%s://%s:%d" % (scheme, host if ":" not in host else "[%s]" % host, port)
+
+
+def connection_info(sandbox, host, port, ca_path, identity=None):
+    """What connection.json holds; ``identity`` is (port, header) of the managed identity endpoint."""
     tenant = sandbox.tenant
-    base = "https://%s:%d" % (host if ":" not in host else "[%s]" % host, port)
+    base = _base_url("https", host, port)
     apps = []
     for app in tenant.apps.values():
         entry = {"name": app["name"], "client_id": app["id"], "roles": app["roles"],
                  "directory_roles": app.get("directoryRoles", [])}
+        if app.get("federatedIdentityCredentials"):
+            entry["federated_identity_credentials"] = federation.credentials_of(app, base)
+        if app.get("managedIdentity"):
+            entry["managed_identity"] = app["managedIdentity"]
         if app.get("secret"):
             entry["client_secret"] = app["secret"]
         if app.get("key_pem"):
@@ -67,9 +79,16 @@ def connection_info(sandbox, host, port, ca_path):
             entry["certificate_path"] = str(path)
         apps.append(entry)
     main = next(a for a in apps if a.get("client_secret"))
-    return {"tenant_id": tenant.id, "client_id": main["client_id"], "client_secret": main["client_secret"],
+    info = {"tenant_id": tenant.id, "client_id": main["client_id"], "client_secret": main["client_secret"],
             "authority_host": base, "graph_endpoint": base, "ca_path": str(ca_path),
-            "default_domain": tenant.default_domain, "verified_domains": list(tenant.verified_domains), "apps": apps}
+            "default_domain": tenant.default_domain, "verified_domains": list(tenant.verified_domains), "apps": apps,
+            "federation": {"issuer": federation.issuer_url(base), "audience": federation.TOKEN_EXCHANGE_AUDIENCE,
+                           "token_url": base + "/_sandbox/federated-token"}}
+    if identity:
+        # The environment App Service gives a process with a managed identity.
+        info["managed_identity"] = {"IDENTITY_ENDPOINT": _base_url("http", host, identity[0]) + managed_identity.TOKEN_PATH,
+                                    "IDENTITY_HEADER": identity[1]}
+    return info
 
 
 def make_private(state_dir):
@@ -109,18 +128,29 @@ def serve(args):
         return fail("cannot listen on %s:%d: %s" % (args.host, args.port, exc.strerror))
     port = sock.getsockname()[1]
     ca_path, server_pem = ensure_certificates(state_dir, [args.host])
+    identity_sock = socket.socket(sock.family)
+    identity_sock.bind((args.host, 0))
+    identity_header = secrets.token_urlsafe(24)
+    identity_server = uvicorn.Server(uvicorn.Config(
+        managed_identity.build_identity_app(sandbox, _base_url("https", args.host, port), identity_header),
+        log_level=args.log_level, access_log=args.access_log, lifespan="off", http="httptools", loop="asyncio"))
+    # Its own thread and event loop; uvicorn installs signal handlers only in the main thread.
+    threading.Thread(target=identity_server.run, kwargs={"sockets": [identity_sock]}, daemon=True,
+                     name="managed-identity-endpoint").start()
     connection_file = state_dir / "connection.json"
     connection_file.unlink(missing_ok=True)
 
     def ready():
         tmp = connection_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(connection_info(sandbox, args.host, port, ca_path), indent=2) + "\n")
+        identity = (identity_sock.getsockname()[1], identity_header)
+        tmp.write_text(json.dumps(connection_info(sandbox, args.host, port, ca_path, identity), indent=2) + "\n")
         tmp.chmod(0o600)
         os.replace(tmp, connection_file)
         print("graph_sandbox: serving https://%s:%d (state in %s)" % (args.host, port, state_dir), flush=True)
 
     def stopped():
         connection_file.unlink(missing_ok=True)
+        identity_server.should_exit = True
 
     uv_config = uvicorn.Config(build_app(sandbox), ssl_certfile=str(server_pem), log_level=args.log_level,
                                access_log=args.access_log, lifespan="off", timeout_keep_alive=30,

@@ -56,9 +56,13 @@ class Counters:
         self.operations = Counter()
         self.operation_routes = Counter()
         self.tokens = 0
+        self.federated_assertions = []
 
     def count_token(self):
         self.tokens += 1
+
+    def count_federated_assertion(self, fingerprint):
+        self.federated_assertions.append(fingerprint)
 
     def count_http(self, method, route, is_write):
         self.http["total"] += 1
@@ -82,6 +86,8 @@ class Counters:
             "operations": {"total": self.operations["total"], "read": self.operations["read"],
                            "write": self.operations["write"], "by_route": dict(self.operation_routes)},
             "tokens": self.tokens,
+            # Fingerprints (federation.fingerprint) of the federated tokens accepted, in order.
+            "federated_assertions": list(self.federated_assertions),
         }
 
 

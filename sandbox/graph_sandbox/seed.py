@@ -41,8 +41,17 @@ def read_seed(path=None):
     if not apps:
         raise SeedError("seed file %s: at least one entry in 'apps' is required" % path)
     for app in apps:
-        if not app.get("client_id") or not (app.get("client_secret") or app.get("certificate")):
-            raise SeedError("seed file %s: every app needs client_id and a client_secret or certificate" % path)
+        if not app.get("client_id") or not (app.get("client_secret") or app.get("certificate")
+                                            or app.get("federated_identity_credentials") or app.get("managed_identity")):
+            raise SeedError("seed file %s: every app needs client_id and a client_secret, certificate,"
+                            " federated_identity_credentials or managed_identity" % path)
+        if app.get("managed_identity") not in (None, "system_assigned", "user_assigned"):
+            raise SeedError("seed file %s: app %s: managed_identity is system_assigned or user_assigned"
+                            % (path, app["client_id"]))
+        for fic in app.get("federated_identity_credentials") or []:
+            if not (isinstance(fic, dict) and fic.get("issuer") and fic.get("subject")):
+                raise SeedError("seed file %s: app %s: every federated identity credential needs issuer and subject"
+                                % (path, app["client_id"]))
     return data
 
 
@@ -78,6 +87,14 @@ def apply_seed(tenant, seed):
             doc["secret"] = generate_secret() if secret == "generate" else secret
         if app.get("certificate"):
             doc["key_pem"], doc["cert_pem"] = generate_certificate(doc["name"])
+        if app.get("federated_identity_credentials"):
+            # Graph's federatedIdentityCredential; issuer "sandbox" is the sandbox's own test issuer.
+            doc["federatedIdentityCredentials"] = [
+                {"name": fic.get("name", "credential%d" % number), "issuer": fic["issuer"], "subject": fic["subject"],
+                 "audiences": list(fic.get("audiences") or ["api://AzureADTokenExchange"])}
+                for number, fic in enumerate(app["federated_identity_credentials"])]
+        if app.get("managed_identity"):
+            doc["managedIdentity"] = app["managed_identity"]
         tenant.save("app", doc)
     licensing.seed_skus(tenant, seed.get("skus") or [])
     for spec in seed.get("users") or []:

@@ -82,8 +82,9 @@ def module_defaults():
     }
 
 
-def playbook_environment(results_path, work_dir):
+def playbook_environment(results_path, work_dir, extra_env=None):
     env = dict((key, value) for key, value in os.environ.items() if not key.startswith(INHERITED_PREFIXES))
+    env.update(extra_env or {})
     env.update(
         ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS_PATH),
         ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
@@ -101,8 +102,12 @@ def playbook_environment(results_path, work_dir):
 
 
 def run_ansible_playbook(playbook, work_dir, extra_vars, check=False, diff=False, verbosity=0,
-                         expect_failure=False):
-    """Run one playbook and return its PlayResult; fail the test on an unexpected rc."""
+                         expect_failure=False, env=None):
+    """Run one playbook and return its PlayResult; fail the test on an unexpected rc.
+
+    `env` adds environment variables to ansible-playbook's process (as a platform such as an AWX pod
+    or App Service sets them); the tasks' modules inherit them.
+    """
     work_dir.mkdir(parents=True, exist_ok=True)
     results_path = work_dir / "results.json"
     vars_path = work_dir / "extra-vars.json"
@@ -119,7 +124,7 @@ def run_ansible_playbook(playbook, work_dir, extra_vars, check=False, diff=False
     if verbosity:
         command.append("-" + "v" * verbosity)
 
-    completed = subprocess.run(command, cwd=str(REPO_ROOT), env=playbook_environment(results_path, work_dir),
+    completed = subprocess.run(command, cwd=str(REPO_ROOT), env=playbook_environment(results_path, work_dir, env),
                                capture_output=True, text=True, timeout=PLAYBOOK_TIMEOUT, check=False)
     records = json.loads(results_path.read_text()) if results_path.exists() else []
     result = PlayResult(completed.returncode, completed.stdout, completed.stderr,
@@ -134,14 +139,17 @@ def run_ansible_playbook(playbook, work_dir, extra_vars, check=False, diff=False
 
 @pytest.fixture
 def run_play(sandbox, tmp_path):
-    """run_play(tasks, check=False, diff=False, verbosity=0, extra_vars=None, expect_failure=False).
+    """run_play(tasks, check=False, diff=False, verbosity=0, extra_vars=None, expect_failure=False,
+    env=None, connection=True).
 
     `tasks` is a list of task dicts (or a YAML string of one); they run in one
-    play on localhost with the sandbox's connection in module_defaults.
+    play on localhost with the sandbox's connection in module_defaults, or with
+    `connection=False` without it (the connection then comes from `env`).
     """
     runs = []
 
-    def run(tasks, check=False, diff=False, verbosity=0, extra_vars=None, expect_failure=False):
+    def run(tasks, check=False, diff=False, verbosity=0, extra_vars=None, expect_failure=False, env=None,
+            connection=True):
         if isinstance(tasks, str):
             tasks = yaml.safe_load(tasks)
         play = dict(
@@ -149,7 +157,7 @@ def run_play(sandbox, tmp_path):
             hosts="localhost",
             connection="local",
             gather_facts=False,
-            module_defaults=module_defaults(),
+            module_defaults=module_defaults() if connection else {},
             tasks=tasks,
         )
         work_dir = tmp_path / ("run-%d" % len(runs))
@@ -160,7 +168,7 @@ def run_play(sandbox, tmp_path):
         all_vars.update(extra_vars or {})
         runs.append(playbook)
         return run_ansible_playbook(playbook, work_dir, all_vars, check=check, diff=diff, verbosity=verbosity,
-                                    expect_failure=expect_failure)
+                                    expect_failure=expect_failure, env=env)
 
     return run
 

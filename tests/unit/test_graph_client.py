@@ -184,10 +184,15 @@ def test_plain_http_authority_is_rejected():
     assert "https" in caught.value.message
 
 
-@pytest.mark.parametrize("options", [{}, {"client_secret": "s", "client_certificate_path": "/x.pem"}])
-def test_exactly_one_credential_is_required(options):
-    with pytest.raises(gc.GraphError, match="exactly one"):
+@pytest.mark.parametrize("options, words", [
+    ({}, ["No credential", "client_secret", "client_certificate_path", "federated_token_file"]),
+    ({"client_secret": "s", "client_certificate_path": "/x.pem"},
+     ["More than one credential", "client_secret", "client_certificate_path", "Set auth"]),
+])
+def test_exactly_one_credential_is_required(options, words):
+    with pytest.raises(gc.GraphError) as caught:
         gc.GraphClient("t", "c", **options)
+    assert all(word in caught.value.message for word in words), caught.value.message
 
 
 def test_unknown_cloud_lists_the_valid_ones():

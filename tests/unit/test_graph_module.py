@@ -199,6 +199,39 @@ def test_secret_and_certificate_together_are_refused(capsys, monkeypatch):
     assert SECRET not in json.dumps(result)
 
 
+def test_a_federated_token_file_and_a_secret_together_need_auth(capsys, monkeypatch):
+    monkeypatch.setenv("AZURE_FEDERATED_TOKEN_FILE", "/var/run/secrets/azure/tokens/azure-identity-token")
+    code, result = run_module(dict(CONNECTION, client_secret=SECRET), lambda graph: {"changed": False}, capsys)
+    assert code == 1
+    assert result["msg"].startswith("More than one credential is configured")
+    assert "AZURE_FEDERATED_TOKEN_FILE" in result["msg"] and "M365_AUTH" in result["msg"]
+    assert SECRET not in json.dumps(result)
+
+
+def test_auth_chooses_among_configured_credentials(capsys, monkeypatch):
+    monkeypatch.setenv("AZURE_FEDERATED_TOKEN_FILE", "/var/run/token")
+    monkeypatch.setenv("M365_AUTH", "client_secret")
+    code, result = run_module(dict(CONNECTION, client_secret=SECRET),
+                              lambda graph: {"changed": False, "auth": graph.client.auth}, capsys)
+    assert code == 0 and result["auth"] == "client_secret"
+
+
+def test_managed_identity_needs_no_tenant_or_client_id(capsys, monkeypatch):
+    for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_FEDERATED_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    code, result = run_module({"auth": "managed_identity"},
+                              lambda graph: {"changed": False, "auth": graph.client.auth}, capsys)
+    assert code == 0 and result["auth"] == "managed_identity"
+
+
+def test_a_federated_token_without_tenant_id_names_it(capsys, monkeypatch):
+    monkeypatch.delenv("AZURE_TENANT_ID", raising=False)
+    code, result = run_module({"client_id": "client-1", "federated_token_file": "/var/run/token"},
+                              lambda graph: {"changed": False}, capsys)
+    assert code == 1
+    assert result["msg"] == "tenant_id is required to sign in with federated_token: set tenant_id (or AZURE_TENANT_ID)."
+
+
 def test_connection_options_fall_back_to_the_environment(capsys, monkeypatch):
     monkeypatch.setenv("AZURE_TENANT_ID", "env-tenant")
     monkeypatch.setenv("AZURE_CLIENT_ID", "env-client")
