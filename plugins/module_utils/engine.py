@@ -75,6 +75,7 @@ class Plan(object):
         self.secret = None        # a password the run set or generated (never in results)
         self.written = False      # at least one write for this item succeeded
         self.attempted = False    # at least one write for this item was sent
+        self.not_attempted = False  # the run stopped before sending this item's writes
 
     @property
     def failed(self):
@@ -292,8 +293,17 @@ class Sender(object):
 
     def _succeeded(self, write, body):
         write.plan.written = True
-        if write.on_success is not None:
+        if write.on_success is None:
+            return
+        try:
             write.on_success(body)
+        except (GraphError, EnvironmentError) as error:
+            # Written, but what follows it (a read-back, recording a password) failed: say so on the item.
+            if isinstance(error, GraphError):
+                error = _with_context(error, "finish: " + write.context)
+            else:
+                error = "%s succeeded, then: %s" % (write.context, error)
+            write.plan.fail(error)
 
     def _after_lost_response(self, units, error):
         """The batch may or may not have run: re-read what can be re-read, re-send what is safe."""
@@ -373,7 +383,16 @@ def run(resource, items, check_mode):
     else:
         for wave in resource.waves():
             live = [plan for plan in plans if not plan.failed and plan.action not in (None, "unchanged")]
-            writes = wave(live)
-            if writes:
-                resource.sender.send(writes)
+            try:
+                writes = wave(live)
+                if writes:
+                    resource.sender.send(writes)
+            except GraphError as error:
+                # Nothing written goes unreported: every item still gets its result, and what was not
+                # sent is named as not attempted; the next run finishes the job.
+                for plan in live:
+                    if not plan.failed:
+                        plan.not_attempted = not plan.attempted
+                        plan.fail(error)
+                break
     return plans

@@ -37,20 +37,10 @@ except ImportError as import_error:
         pass
 
 
-from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (  # noqa: F401 (re-exported)
-    CHANGING_ACTIONS,
-    ITEM_KEYS,
-    PERMISSION_HINT,
-    SECRET_CHANGED,
-    SECRET_UNCHANGED,
-    SUMMARY_ACTIONS,
-    attribute_diff,
-    failed_item,
+from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
     graph_error_details,
     graph_error_message,
-    item_result,
     items_outcome,
-    summarize,
 )
 
 # The Python libraries the client needs, as named on PyPI.

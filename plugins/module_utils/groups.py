@@ -691,7 +691,7 @@ class GroupManager:
 
     def _result(self, plan):
         if plan.failed:
-            return failed_item(plan.key, plan.error, written=plan.written)
+            return failed_item(plan.key, plan.error, written=plan.written, not_attempted=plan.not_attempted)
         current = plan.group if plan.action != "created" else None
         before = group_to_options(plan.deleted if plan.action == "restored" else current) \
             if (current or plan.deleted) else {}

@@ -423,7 +423,8 @@ def plan_result(plan, default_domain, now_text):
         guest = guest_view(known, plan.key) if known else None
         if guest is not None and plan.redeem_url:
             guest["redeem_url"] = plan.redeem_url
-        return failed_item(plan.key, plan.error, obj=guest, written=plan.written)
+        return failed_item(plan.key, plan.error, obj=guest, written=plan.written,
+                           not_attempted=plan.not_attempted)
     doc = predicted_guest(plan, default_domain, now_text)
     guest = guest_view(doc, plan.key) if (plan.current or plan.deleted or plan.invitation) else None
     if guest is not None and plan.redeem_url:

@@ -629,7 +629,7 @@ class LicenseRun:
         for assignment in assignments:
             if assignment.error is not None:
                 results.append(failed_item(assignment.key, assignment.error, obj=self._object(assignment),
-                                           written=assignment.written))
+                                           written=assignment.written, not_attempted=assignment.not_attempted))
                 continue
             results.append(item_result(assignment.key, assignment.action, obj=self._object(assignment),
                                        diff=self._diff(assignment)))

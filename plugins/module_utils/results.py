@@ -56,7 +56,6 @@ def graph_error_details(error):
     )
 
 
-
 def attribute_diff(before, after, secret_keys=()):
     """Before/after of the keys whose values differ, with secrets masked.
 
@@ -98,16 +97,17 @@ def item_result(key, action, obj=None, diff=None, error=None, **extra):
     return result
 
 
-def failed_item(key, error, obj=None, written=False):
+def failed_item(key, error, obj=None, written=False, not_attempted=False):
     """A failed item built from a GraphError or a validation error.
 
     ``written``: part of the item was written before the failure (a user created, its manager not set),
-    so the item counts as changed.
+    so the item counts as changed. ``not_attempted``: the task stopped before sending its writes.
     """
+    action = "not_attempted" if not_attempted else "failed"
     if isinstance(error, GraphError):
-        result = item_result(key, "failed", obj=obj, error=graph_error_message(error), **graph_error_details(error))
+        result = item_result(key, action, obj=obj, error=graph_error_message(error), **graph_error_details(error))
     else:
-        result = item_result(key, "failed", obj=obj, error=str(error))
+        result = item_result(key, action, obj=obj, error=str(error))
     result["changed"] = bool(written)
     return result
 
@@ -140,7 +140,7 @@ def items_outcome(results, object_name, single, with_diff=False, return_unchange
     changed, so what was written is reported even when the task fails.
     """
     changed = any(item.get("changed") for item in results)
-    failed = [item for item in results if item.get("action") == "failed"]
+    failed = [item for item in results if item.get("action") in ("failed", "not_attempted")]
 
     if single:
         item = results[0]
@@ -167,7 +167,9 @@ def items_outcome(results, object_name, single, with_diff=False, return_unchange
         result["diff"] = diffs
     failure = None
     if failed:
-        reasons = "; ".join("%s: %s" % (item["key"], item.get("error")) for item in failed)
+        reasons = "; ".join("%s: %s%s" % (
+            item["key"], "not attempted: " if item["action"] == "not_attempted" else "", item.get("error"))
+            for item in failed)
         failure = "%d of %d %ss failed: %s" % (len(failed), len(results), object_name, reasons)
         written = len([item for item in results if item.get("changed")])
         if written:

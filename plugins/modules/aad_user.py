@@ -505,13 +505,13 @@ summary:
   sample: {created: 2400, updated: 0, restored: 0, unchanged: 100, deleted: 0, failed: 0}
 """
 
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import (
-    GraphModule,
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import GraphModule
+from ansible_collections.m365.cloud_identity.plugins.module_utils.passwords import PasswordFileError
+from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
     attribute_diff,
     failed_item,
     item_result,
 )
-from ansible_collections.m365.cloud_identity.plugins.module_utils.passwords import PasswordFileError
 from ansible_collections.m365.cloud_identity.plugins.module_utils.users import (
     PASSWORD_POLICIES,
     UserEngine,
@@ -587,7 +587,7 @@ def build_items(params):
 
 def plan_result(engine, plan):
     if plan.failed:
-        return failed_item(plan.key, plan.error, written=plan.written)
+        return failed_item(plan.key, plan.error, written=plan.written, not_attempted=plan.not_attempted)
     diff = attribute_diff(plan.before, plan.after, secret_keys=("password",))
     return item_result(plan.key, plan.action, obj=engine.predicted_object(plan), diff=diff)
 

@@ -156,8 +156,8 @@ def test_a_lost_answer_fails_a_create_that_cannot_be_re_read_but_re_sends_idempo
 
 
 def test_a_create_that_conflicts_converges_to_the_existing_object():
-    conflict = (400, error_body("Request_BadRequest", "Another object with the same value for property "
-                                                     "userPrincipalName already exists."))
+    conflict = (400, error_body("Request_BadRequest",
+                                "Another object with the same value for property userPrincipalName already exists."))
     client = FakeBatch(lambda request, attempt: conflict)
     sender, _clock = sender_for(client)
     item, seen = plan(), []
@@ -172,10 +172,81 @@ def test_a_create_that_conflicts_converges_to_the_existing_object():
 
 
 def test_a_failure_fails_its_plan_only_and_skips_the_rest_of_its_chain():
-    client = FakeBatch(lambda request, attempt: (403, error_body("Authorization_RequestDenied", "no")) if request["method"] == "DELETE" and "deletedItems" not in request["url"] else (204, None))
+    def answer(request, attempt):
+        if request["method"] == "DELETE" and "deletedItems" not in request["url"]:
+            return 403, error_body("Authorization_RequestDenied", "no")
+        return 204, None
+
+    client = FakeBatch(answer)
     sender, _clock = sender_for(client)
     doomed, fine = plan("doomed"), plan("fine")
     sender.send([[Write(doomed, "DELETE", "/users/a"), Write(doomed, "DELETE", "/directory/deletedItems/a")],
                  Write(fine, "PATCH", "/users/b", {})])
     assert doomed.failed and not doomed.written and fine.written
     assert len(client.batches) == 2
+
+
+# ---- the fixed run --------------------------------------------------------------------------------
+
+class TwoWaves:
+    """A resource whose second wave cannot even be built (a read it needs fails)."""
+
+    def __init__(self, client):
+        self.sender, self.clock = sender_for(client)
+        self.order = []
+
+    def plan(self, index, item):
+        plan = Plan(index, item, item["key"])
+        if item.get("bad"):
+            plan.fail("bad: %s" % item["key"])
+        return plan
+
+    def validate(self, plans):
+        self.order.append("validate")
+
+    def read(self, plans):
+        self.order.append(("read", [p.key for p in plans]))
+
+    def decide(self, plan):
+        plan.action = "created"
+
+    def waves(self):
+        return [self.first, self.second]
+
+    def first(self, plans):
+        return [Write(p, "POST", "/groups/g/members/$ref", {}) for p in plans if p.key == "a"]
+
+    def second(self, plans):
+        raise GraphError(None, "ConnectionError", "the network went away")
+
+
+def test_the_run_validates_reads_decides_then_writes_and_names_what_it_could_not_do():
+    client = FakeBatch()
+    resource = TwoWaves(client)
+    plans = engine.run(resource, [{"key": "a"}, {"key": "b"}, {"key": "c", "bad": True}], check_mode=False)
+    assert resource.order == ["validate", ("read", ["a", "b"])]
+    a, b, c = plans
+    assert a.written and a.failed and not a.not_attempted   # written, then the run stopped
+    assert b.not_attempted and "network went away" in str(b.error) and not b.written
+    assert c.failed and not c.attempted and c.error == "bad: c"
+
+
+def test_check_mode_runs_no_wave():
+    client = FakeBatch()
+    resource = TwoWaves(client)
+    plans = engine.run(resource, [{"key": "a"}], check_mode=True)
+    assert client.batches == [] and plans[0].action == "created" and not plans[0].failed
+
+
+def test_a_failure_after_a_successful_write_fails_its_item_and_nothing_else():
+    client = FakeBatch(lambda request, attempt: (201, {"id": request["url"]}))
+    sender, _clock = sender_for(client)
+    broken, fine = plan("broken"), plan("fine")
+
+    def read_back(_body):
+        raise GraphError(404, "Request_ResourceNotFound", "not readable yet")
+
+    sender.send([Write(broken, "POST", "/groups/a/owners/$ref", {}, "add owner", on_success=read_back),
+                 Write(fine, "POST", "/groups/b/owners/$ref", {})])
+    assert broken.written and broken.failed and "finish: add owner" in str(broken.error)
+    assert fine.written and not fine.failed

@@ -9,9 +9,9 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils import graph_module
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import (
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import GraphModule
+from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
     PERMISSION_HINT,
-    GraphModule,
     attribute_diff,
     failed_item,
     item_result,
@@ -297,3 +297,12 @@ def test_a_failed_item_that_was_partly_written_counts_as_changed():
     result, failure = items_outcome([item, item_result("bob", "unchanged")], "user", single=False)
     assert result["changed"] is True and [r["key"] for r in result["results"]] == ["alice"]
     assert failure.startswith("1 of 2 users failed: alice: manager: not found")
+
+
+def test_items_the_task_never_sent_are_named_not_attempted():
+    items = [failed_item("a", ValueError("network gone"), written=True),
+             failed_item("b", ValueError("network gone"), not_attempted=True)]
+    result, failure = items_outcome(items, "user", single=False)
+    assert [r["action"] for r in result["results"]] == ["failed", "not_attempted"]
+    assert result["summary"]["not_attempted"] == 1 and result["changed"] is True
+    assert "b: not attempted: network gone" in failure

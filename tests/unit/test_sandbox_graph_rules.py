@@ -309,6 +309,7 @@ def test_7_10_property_names_and_segments_match_in_any_case_and_answers_are_came
         assert response.status_code == 200, (path, response.text)
         assert [m["id"] for m in response.json()["value"]] == [user["id"]]
     assert raw.call("GET", "/groups/%s/Owners" % group["id"]).status_code == 200
+    assert raw.call("GET", "/Directory/DeletedItems/Microsoft.Graph.User").status_code == 200
     assert raw.call("PATCH", "/Users/%s" % user["id"], json={"JobTitle": "Cased"}).status_code == 204
     assert raw.call("GET", "/users/%s" % user["id"], params={"$select": "jobTitle"}).json()["jobTitle"] == "Cased"
 

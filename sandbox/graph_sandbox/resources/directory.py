@@ -33,7 +33,7 @@ def _entry(request, kinds=("user", "group")):
 
 
 async def list_deleted(request):
-    kind = request.path_params["kind"]
+    kind = request.path_params["kind"].lower()   # segments match in any case (FIDELITY.md 7.10)
     if kind not in ("user", "group"):
         raise GraphHTTPError(400, "Request_BadRequest", "Type 'microsoft.graph.%s' is not supported for deleted items." % kind)
     require(request, *READ_DELETED[kind])
