@@ -25,6 +25,7 @@ ARTIFACT := $(BUILD)/m365-cloud_identity-$(VERSION).tar.gz
 
 DEMO_STATE := .sandbox/demo
 MANUAL_STATE := .sandbox/manual
+DEMO_REPORT := $(DEMO_STATE)/tenant-report.html
 SANDBOX_PORT ?= 0
 
 # Parallel pytest workers for the integration tests (each test file gets its own sandbox).
@@ -134,6 +135,9 @@ demo: venv collection
 	  || { echo "The sandbox did not start; its log:" >&2; tail -n 30 $(DEMO_STATE)/sandbox.log >&2; exit 1; }; \
 	$(BIN)/ansible-playbook playbooks/demo.yml -e @$(DEMO_STATE)/demo-vars.json \
 	    -e m365_password_file=$(DEMO_STATE)/passwords.jsonl; \
+	$(BIN)/ansible-playbook playbooks/report.yml -e @$(DEMO_STATE)/demo-vars.json \
+	    -e m365_report_path=$(abspath $(DEMO_REPORT)); \
+	echo "make demo: the tenant report is $(abspath $(DEMO_REPORT)) (data: $(abspath $(DEMO_REPORT:.html=.json)))"; \
 	echo "make demo: done. The sandbox state stays in $(DEMO_STATE); 'make clean' removes it."
 
 # A sandbox for manual use; Ctrl-C stops it. Its state stays in $(MANUAL_STATE).
