@@ -10,7 +10,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: aad_user
 short_description: Manage member user accounts and their passwords in Microsoft Entra ID
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Create, update, restore and delete cloud-only member accounts of a Microsoft 365 tenant
     through Microsoft Graph v1.0.

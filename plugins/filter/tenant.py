@@ -1,0 +1,424 @@
+# -*- coding: utf-8 -*-
+
+# Copyright (c) m365.cloud_identity contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Filters of the m365_tenant and m365_export roles: a tenant spec in, module lists out.
+
+The roles stay plain task lists: every decision about which items go to which
+module call, which users are leavers, whether the deletion guard trips and how
+a live tenant becomes a spec is made here, in pure functions a unit test can
+reach (tests/unit/test_tenant_filters.py).
+"""
+
+from __future__ import annotations
+
+import json
+
+from ansible.errors import AnsibleFilterError
+
+# Options of a spec item that are not options of its module (handled by later stages).
+GROUP_RELATIONS = ("members", "owners")
+GROUP_IDENTITY = ("id", "unique_name", "display_name")
+SCOPE_KEYS = ("domain", "department", "filter")
+REMOVAL_ACTIONS = ("none", "disable", "delete")
+# Keys of aad_group_info's output that aad_group does not take.
+GROUP_EXPORT_DROP = ("id",)
+# Group kinds aad_group cannot manage (read-only through Graph).
+READ_ONLY_GROUP_KINDS = ("mail_enabled_security", "distribution")
+
+
+def _lower(value):
+    return (value or "").lower()
+
+
+def _spec_list(spec, name):
+    return list((spec or {}).get(name) or [])
+
+
+def _without(item, names):
+    return dict((key, value) for key, value in item.items() if key not in names and value is not None)
+
+
+def _group_ref(group):
+    """How other stages name a group: its unique name, else its id, else its display name."""
+    return group.get("unique_name") or group.get("id") or group.get("display_name")
+
+
+def _drop_planned(refs, planned):
+    """The references not in `planned` (lower-cased names), and how many were left out."""
+    kept = [ref for ref in refs if _lower(ref) not in planned]
+    return kept, len(refs) - len(kept)
+
+
+def _strip_relation(relation, planned):
+    """A {add, remove, set} dict without references to planned objects; returns (relation, skipped)."""
+    if not relation:
+        return relation, 0
+    stripped, skipped = {}, 0
+    for operation, refs in relation.items():
+        if refs is None:
+            continue
+        stripped[operation], count = _drop_planned(list(refs), planned)
+        skipped += count
+    return stripped, skipped
+
+
+def _licence_option(licenses):
+    return {"set": list(licenses)}
+
+
+def tenant_stage(spec, stage, planned=None):
+    """The items one stage of the m365_tenant role sends to its module, as {items, skipped}.
+
+    `planned` lists the names of objects that a check-mode run predicts but that
+    do not exist yet (groups and users the plan would create). References to
+    them are left out of this stage, since the module cannot resolve them, and
+    counted in `skipped` so the plan can say it predicted them.
+    """
+    planned = set(_lower(name) for name in (planned or []))
+    items, skipped = [], 0
+    if stage == "groups":
+        items = [_without(group, GROUP_RELATIONS + ("licenses",)) for group in _spec_list(spec, "groups")]
+    elif stage == "users":
+        for user in _spec_list(spec, "users"):
+            if user.get("state") == "absent":
+                continue
+            # Managers are linked by their own stage, once every user of the spec exists: aad_user waits
+            # for a manager it cannot find yet (replication lag), which costs seconds per new user.
+            item = _without(user, ("licenses", "manager"))
+            if item.get("groups"):
+                item["groups"], count = _strip_relation(item["groups"], planned)
+                skipped += count
+            items.append(item)
+    elif stage == "managers":
+        for user in _spec_list(spec, "users"):
+            if user.get("state") == "absent" or user.get("manager") is None:
+                continue
+            key = user.get("user_principal_name") or user.get("upn") or user.get("id")
+            if _lower(key) in planned or _lower(user["manager"]) in planned:
+                skipped += 1
+                continue
+            items.append({"id" if key == user.get("id") else "user_principal_name": key, "manager": user["manager"]})
+    elif stage == "memberships":
+        for group in _spec_list(spec, "groups"):
+            if group.get("state") == "absent" or not any(group.get(name) for name in GROUP_RELATIONS):
+                continue
+            if _lower(_group_ref(group)) in planned or _lower(group.get("display_name")) in planned:
+                skipped += 1
+                continue
+            item = dict((key, group[key]) for key in GROUP_IDENTITY if group.get(key))
+            for relation in GROUP_RELATIONS:
+                if group.get(relation):
+                    item[relation], count = _strip_relation(group[relation], planned)
+                    skipped += count
+            items.append(item)
+    elif stage == "licenses":
+        targets = [("user", user.get("user_principal_name") or user.get("upn") or user.get("id"), user)
+                   for user in _spec_list(spec, "users") if user.get("state") != "absent"]
+        targets += [("group", _group_ref(group), group)
+                    for group in _spec_list(spec, "groups") if group.get("state") != "absent"]
+        for kind, ref, obj in targets:
+            if obj.get("licenses") is None:
+                continue
+            if _lower(ref) in planned:
+                skipped += 1
+                continue
+            items.append({kind: ref, "licenses": _licence_option(obj["licenses"])})
+    elif stage == "guests":
+        items = list(_spec_list(spec, "guests"))
+    else:
+        raise AnsibleFilterError("tenant_stage: unknown stage %r" % (stage,))
+    return {"items": items, "skipped": skipped}
+
+
+def planned_names(results, object_name):
+    """Names of the objects a check-mode module result would create (they do not exist yet)."""
+    names = []
+    for result in (results or {}).get("results") or []:
+        if result.get("action") not in ("created", "invited"):
+            continue
+        names.append(result.get("key"))
+        obj = result.get(object_name) or {}
+        for key in ("unique_name", "display_name", "user_principal_name", "email", "mail"):
+            if obj.get(key):
+                names.append(obj[key])
+    return [name for name in names if name]
+
+
+def tenant_new_users(spec, existing_users):
+    """User principal names of the spec that `existing_users` (aad_user_info's users) does not hold."""
+    existing = set(_lower(user.get("user_principal_name")) for user in existing_users or [])
+    names = [user.get("user_principal_name") or user.get("upn") for user in _spec_list(spec, "users")
+             if user.get("state") != "absent"]
+    return [name for name in names if name and _lower(name) not in existing]
+
+
+def tenant_scope_filter(scope):
+    """The OData filter of a leavers (or export) scope: member accounts in a domain, department or filter.
+
+    The scope may come as JSON text (an AWX survey's textarea).
+    """
+    if isinstance(scope, str):
+        try:
+            scope = json.loads(scope) if scope.strip() else {}
+        except ValueError as error:
+            raise AnsibleFilterError("scope: %r is not a JSON object (%s)" % (scope, error))
+    scope = dict((key, value) for key, value in (scope or {}).items() if value)
+    unknown = sorted(set(scope) - set(SCOPE_KEYS))
+    if unknown:
+        raise AnsibleFilterError("scope: unknown key %s; use domain, department or filter" % ", ".join(unknown))
+    if not scope:
+        raise AnsibleFilterError(
+            "scope is empty: give leavers.scope a domain, a department or a filter "
+            "(the whole tenant is never in scope by default)")
+    clauses = ["userType eq 'Member'"]
+    domains = scope.get("domain")
+    if domains:
+        domains = [domains] if isinstance(domains, str) else list(domains)
+        clauses.append(_any_of(["endswith(userPrincipalName,%s)" % _quote("@" + domain) for domain in domains]))
+    departments = scope.get("department")
+    if departments:
+        departments = [departments] if isinstance(departments, str) else list(departments)
+        clauses.append(_any_of(["department eq %s" % _quote(name) for name in departments]))
+    if scope.get("filter"):
+        clauses.append("(%s)" % scope["filter"])
+    return " and ".join(clauses)
+
+
+def _quote(value):
+    return "'%s'" % value.replace("'", "''")
+
+
+def _any_of(clauses):
+    return clauses[0] if len(clauses) == 1 else "(%s)" % " or ".join(clauses)
+
+
+def tenant_removals(spec, scope_users=None):
+    """The aad_user items a run removes: users the spec marks absent, then leavers.
+
+    A leaver is a user of `scope_users` (aad_user_info's `users` for the
+    leavers scope) that the spec does not name. leavers.action `disable` turns
+    enabled leavers off (disabled ones are left alone); `delete` soft-deletes them.
+    """
+    leavers = (spec or {}).get("leavers") or {}
+    action = leavers.get("action") or "none"
+    if action not in REMOVAL_ACTIONS:
+        raise AnsibleFilterError("leavers.action: %r is not one of %s" % (action, ", ".join(REMOVAL_ACTIONS)))
+    items = [_without(user, ("licenses", "groups")) for user in _spec_list(spec, "users")
+             if user.get("state") == "absent"]
+    if action == "none":
+        return items
+    named = set()
+    for user in _spec_list(spec, "users"):
+        named.update(_lower(user.get(key)) for key in ("user_principal_name", "upn", "id") if user.get(key))
+    for user in scope_users or []:
+        if _lower(user.get("user_principal_name")) in named or _lower(user.get("id")) in named:
+            continue
+        if action == "disable":
+            if user.get("account_enabled") is not False:
+                items.append({"user_principal_name": user["user_principal_name"], "account_enabled": False})
+        else:
+            items.append({"user_principal_name": user["user_principal_name"], "state": "absent"})
+    return items
+
+
+def tenant_guard(removal_plan, membership_plan, max_changes, max_percent, floor):
+    """Deletion guard: the reasons a run must not go ahead (empty when it may).
+
+    `removal_plan` and `membership_plan` are check-mode results of aad_user (the
+    removals) and aad_group (the memberships). The guard trips when more than
+    `max_changes` users would be disabled or deleted, or when a group would lose
+    more than `max_percent` % of its members and more than `floor` members.
+    """
+    reasons = []
+    touched = [result for result in (removal_plan or {}).get("results") or []
+               if result.get("action") in ("updated", "deleted")]
+    if len(touched) > int(max_changes):
+        names = sorted(result.get("key") for result in touched)
+        reasons.append(
+            "this run would disable or delete %d users, more than leavers.max_changes (%d): %s. Nothing was "
+            "disabled or deleted. If that is intended, raise m365_tenant.leavers.max_changes to %d or more "
+            "(or set m365_tenant_max_changes=%d for this run)."
+            % (len(touched), int(max_changes), _shorten(names), len(touched), len(touched)))
+    for result in (membership_plan or {}).get("results") or []:
+        removed = result.get("members_removed") or []
+        before = ((result.get("diff") or {}).get("before") or {}).get("members") or []
+        if not removed or not before or len(removed) <= int(floor):
+            continue
+        share = 100.0 * len(removed) / len(before)
+        if share > float(max_percent):
+            reasons.append(
+                "group %s would lose %d of its %d members (%d%%, more than m365_tenant_max_member_removal_percent "
+                "%s%%): %s. No member was removed. If that is intended, set m365_tenant_max_member_removal_percent=%d "
+                "for this run." % (result.get("key"), len(removed), len(before), share, max_percent,
+                                   _shorten(sorted(removed)), int(share + 0.999)))
+    return reasons
+
+
+def _shorten(names, limit=10):
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else "%s and %d more" % (shown, len(names) - limit)
+
+
+def tenant_failures(stage_results):
+    """`stage: key: reason` for every failed item of the registered module results."""
+    failures = []
+    for stage, result in (stage_results or {}).items():
+        result = result or {}
+        for item in result.get("results") or []:
+            if item.get("action") == "failed":
+                failures.append("%s: %s: %s" % (stage, item.get("key"), item.get("error")))
+        if result.get("summary") is None and result.get("msg") and not result.get("skipped"):
+            failures.append("%s: %s" % (stage, result.get("msg")))
+    return failures
+
+
+SUMMARY_COLUMNS = ("created", "invited", "updated", "unchanged", "restored", "disabled", "deleted", "failed")
+# How a check-mode summary names the changes it predicts.
+PLANNED = dict(created="to create", invited="to invite", updated="to update", restored="to restore",
+               disabled="to disable", deleted="to delete")
+CHANGES = tuple(PLANNED)
+ALWAYS_SHOWN = ("created", "updated", "unchanged", "failed")
+
+
+def _counts(result):
+    """A module result's summary counts (zeros for a skipped or failed-before-planning task)."""
+    summary = (result or {}).get("summary") or {}
+    counts = dict((column, int(summary.get(column) or 0)) for column in SUMMARY_COLUMNS)
+    if not summary and (result or {}).get("msg") and not (result or {}).get("skipped"):
+        counts["failed"] = 1
+    return counts
+
+
+def _applied(plan, result, check_mode):
+    """What a planned-then-applied stage did: the plan in check mode or when nothing needed applying."""
+    if (result or {}).get("summary") is not None:
+        return result
+    if check_mode or not (plan or {}).get("changed"):
+        return plan
+    return None
+
+
+def tenant_summary(stages, spec, planned=None, check_mode=False, guard=None):
+    """Per object type counts, failures and the lines the role prints at the end of a run.
+
+    `stages` maps the role's registered results: groups, users, memberships_plan,
+    memberships, licenses, guests, removals_plan, removals.
+    """
+    stages = stages or {}
+    memberships = _applied(stages.get("memberships_plan"), stages.get("memberships"), check_mode)
+    removals = _applied(stages.get("removals_plan"), stages.get("removals"), check_mode)
+    counts = dict(
+        groups=_counts(stages.get("groups")),
+        memberships=_counts(memberships),
+        users=_counts(stages.get("users")),
+        managers=_counts(stages.get("managers")),
+        licenses=_counts(stages.get("licenses")),
+        guests=_counts(stages.get("guests")),
+    )
+    leavers = _counts(removals)
+    counts["users"]["disabled"] += leavers["updated"]
+    counts["users"]["deleted"] += leavers["deleted"]
+    counts["users"]["failed"] += leavers["failed"]
+    failures = tenant_failures(dict(groups=stages.get("groups"), users=stages.get("users"),
+                                    managers=stages.get("managers"), memberships=memberships,
+                                    licenses=stages.get("licenses"), guests=stages.get("guests"), leavers=removals))
+    predicted = 0
+    if check_mode:
+        predicted = sum(tenant_stage(spec, stage, planned)["skipped"]
+                        for stage in ("users", "managers", "memberships", "licenses"))
+    lines = ["m365_tenant %s" % ("plan (check mode, nothing was written)" if check_mode else "run")]
+    for name in ("groups", "users", "guests", "managers", "memberships", "licenses"):
+        shown = ["%d %s" % (count, PLANNED.get(column, column) if check_mode else column)
+                 for column, count in counts[name].items() if count or column in ALWAYS_SHOWN]
+        lines.append("%-12s %s" % (name + ":", ", ".join(shown)))
+    if predicted:
+        lines.append("predicted:   %d references to objects this plan creates were not checked "
+                     "(they do not exist yet)" % predicted)
+    lines.extend("FAILED:      %s" % failure for failure in failures)
+    lines.extend("GUARD:       %s" % reason for reason in guard or [])
+    return dict(counts=counts, failures=failures, guard=list(guard or []), predicted=predicted, lines=lines,
+                changed=any(counts[name][column] for name in counts for column in CHANGES))
+
+
+def _prune(options):
+    """Options without empty values, so re-applying leaves unmanaged properties alone."""
+    return dict((key, value) for key, value in options.items() if value not in (None, [], {}, ""))
+
+
+def _licence_specs(licenses, part_numbers, plan_names):
+    specs = []
+    for licence in licenses or []:
+        sku = part_numbers.get(licence.get("sku_id")) or licence.get("sku_part_number") or licence.get("sku_id")
+        disabled = sorted(plan_names.get(plan, plan) for plan in licence.get("disabled_plans") or [])
+        specs.append({"sku": sku, "disabled_plans": disabled} if disabled else sku)
+    return sorted(specs, key=lambda spec: spec["sku"] if isinstance(spec, dict) else spec)
+
+
+def tenant_export(users, groups, guests, skus=None):
+    """A spec (the value of m365_tenant) from the output of the _info modules.
+
+    Users come from aad_user_info (include manager, licenses), groups from
+    aad_group_info (include members, owners, licenses), guests from
+    aad_guest_info, SKUs from aad_license_info. Only what a re-apply must keep
+    is written: direct licences per user, a group's own licences, a dynamic
+    group's rule (never its members), guests by address, no id, no password.
+    """
+    part_numbers = dict((sku.get("sku_id"), sku.get("sku_part_number")) for sku in skus or [])
+    plan_names = {}
+    for sku in skus or []:
+        for plan in sku.get("plans") or []:
+            if plan.get("plan_id") and plan.get("name"):
+                plan_names[plan["plan_id"]] = plan["name"]
+
+    exported_users = []
+    for user in sorted(users or [], key=lambda u: _lower(u.get("user_principal_name"))):
+        item = _prune(_without(user, ("id", "licenses", "groups")))
+        direct = [lic for lic in user.get("licenses") or [] if not lic.get("assigned_by_group")]
+        if direct:
+            item["licenses"] = _licence_specs(direct, part_numbers, plan_names)
+        exported_users.append(item)
+
+    exported_groups = []
+    for group in sorted(groups or [], key=lambda g: (_lower(g.get("display_name")), g.get("id") or "")):
+        if group.get("group_type") in READ_ONLY_GROUP_KINDS:
+            continue
+        item = _prune(_without(group, GROUP_EXPORT_DROP + ("licenses", "transitive_members")))
+        if not group.get("is_assignable_to_role"):
+            item.pop("is_assignable_to_role", None)
+        if group.get("membership_rule"):
+            item.pop("members", None)
+        for relation in GROUP_RELATIONS:
+            if relation in item and not (item[relation] or {}).get("set"):
+                item.pop(relation)
+        if group.get("licenses"):
+            item["licenses"] = _licence_specs(group["licenses"], part_numbers, plan_names)
+        exported_groups.append(item)
+
+    exported_guests = []
+    for guest in sorted(guests or [], key=lambda g: _lower(g.get("email"))):
+        if not guest.get("email"):
+            continue
+        exported_guests.append(_prune(dict(email=guest["email"], display_name=guest.get("display_name"),
+                                           department=guest.get("department"))))
+
+    return {"groups": exported_groups, "users": exported_users, "guests": exported_guests}
+
+
+class FilterModule(object):
+    """Filters of the m365_tenant and m365_export roles."""
+
+    def filters(self):
+        return {
+            "tenant_stage": tenant_stage,
+            "tenant_planned_names": planned_names,
+            "tenant_new_users": tenant_new_users,
+            "tenant_scope_filter": tenant_scope_filter,
+            "tenant_removals": tenant_removals,
+            "tenant_guard": tenant_guard,
+            "tenant_failures": tenant_failures,
+            "tenant_export": tenant_export,
+            "tenant_summary": tenant_summary,
+        }

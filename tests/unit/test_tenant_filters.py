@@ -1,0 +1,183 @@
+"""The pure logic of the tenant roles (plugins/filter/tenant.py): stages, leavers, guard, summary, export."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.m365.cloud_identity.plugins.filter.tenant import (
+    FilterModule,
+    tenant_export,
+    tenant_guard,
+    tenant_new_users,
+    tenant_removals,
+    tenant_scope_filter,
+    tenant_stage,
+    tenant_summary,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SPEC = {
+    "groups": [
+        {"unique_name": "sales", "display_name": "Sales", "membership_rule": 'user.department -eq "Sales"',
+         "licenses": ["EMSPREMIUM"]},
+        {"unique_name": "team", "display_name": "Team", "members": {"set": ["a@contoso.com", "new@contoso.com"]},
+         "owners": {"add": ["a@contoso.com"]}},
+        {"display_name": "Old", "state": "absent"},
+    ],
+    "users": [
+        {"user_principal_name": "a@contoso.com", "display_name": "A", "licenses": [{"sku": "SPE_E3", "disabled_plans": ["SWAY"]}]},
+        {"user_principal_name": "new@contoso.com", "display_name": "New", "manager": "a@contoso.com",
+         "groups": {"add": ["team", "planned-group"]}},
+        {"user_principal_name": "gone@contoso.com", "state": "absent"},
+    ],
+    "guests": [{"email": "pat@fabrikam.com"}],
+}
+
+
+def test_every_filter_is_registered():
+    assert set(FilterModule().filters()) == {
+        "tenant_stage", "tenant_planned_names", "tenant_new_users", "tenant_scope_filter", "tenant_removals",
+        "tenant_guard", "tenant_failures", "tenant_export", "tenant_summary"}
+
+
+def test_stages_split_the_spec_into_module_lists():
+    groups = tenant_stage(SPEC, "groups")["items"]
+    assert [g.get("unique_name") or g["display_name"] for g in groups] == ["sales", "team", "Old"]
+    assert not [g for g in groups if {"members", "owners", "licenses"} & set(g)]
+    users = tenant_stage(SPEC, "users")["items"]
+    assert [u["user_principal_name"] for u in users] == ["a@contoso.com", "new@contoso.com"]
+    assert not [u for u in users if {"licenses", "manager"} & set(u)]
+    assert tenant_stage(SPEC, "managers")["items"] == [{"user_principal_name": "new@contoso.com",
+                                                         "manager": "a@contoso.com"}]
+    assert tenant_stage(SPEC, "memberships")["items"] == [
+        {"unique_name": "team", "display_name": "Team", "members": {"set": ["a@contoso.com", "new@contoso.com"]},
+         "owners": {"add": ["a@contoso.com"]}}]
+    assert tenant_stage(SPEC, "licenses")["items"] == [
+        {"user": "a@contoso.com", "licenses": {"set": [{"sku": "SPE_E3", "disabled_plans": ["SWAY"]}]}},
+        {"group": "sales", "licenses": {"set": ["EMSPREMIUM"]}}]
+    assert tenant_stage(SPEC, "guests")["items"] == SPEC["guests"]
+    with pytest.raises(AnsibleFilterError, match="unknown stage"):
+        tenant_stage(SPEC, "apps")
+
+
+def test_check_mode_leaves_out_and_counts_references_to_planned_objects():
+    planned = ["NEW@contoso.com", "planned-group", "Sales"]
+    users = tenant_stage(SPEC, "users", planned)
+    assert users["items"][1]["groups"] == {"add": ["team"]} and users["skipped"] == 1
+    assert tenant_stage(SPEC, "managers", planned) == {"items": [], "skipped": 1}
+    memberships = tenant_stage(SPEC, "memberships", planned)
+    assert memberships["items"][0]["members"] == {"set": ["a@contoso.com"]} and memberships["skipped"] == 1
+    licenses = tenant_stage(SPEC, "licenses", planned)
+    assert [list(item)[0] for item in licenses["items"]] == ["user"] and licenses["skipped"] == 1
+    assert tenant_new_users(SPEC, [{"user_principal_name": "A@contoso.com"}]) == ["new@contoso.com"]
+
+
+def test_scope_filter_never_means_the_whole_tenant():
+    with pytest.raises(AnsibleFilterError, match="scope is empty"):
+        tenant_scope_filter({})
+    with pytest.raises(AnsibleFilterError, match="unknown key departement"):
+        tenant_scope_filter({"departement": "Sales"})
+    assert tenant_scope_filter({"domain": "contoso.com"}) == \
+        "userType eq 'Member' and endswith(userPrincipalName,'@contoso.com')"
+    assert tenant_scope_filter({"department": ["Sales", "R&D's"], "filter": "city eq 'Oslo'"}) == \
+        "userType eq 'Member' and (department eq 'Sales' or department eq 'R&D''s') and (city eq 'Oslo')"
+
+
+def test_leavers_are_users_in_scope_the_spec_does_not_name():
+    scope_users = [{"user_principal_name": "a@contoso.com", "account_enabled": True},
+                   {"user_principal_name": "left@contoso.com", "account_enabled": True},
+                   {"user_principal_name": "off@contoso.com", "account_enabled": False}]
+    absent = [{"user_principal_name": "gone@contoso.com", "state": "absent"}]
+    assert tenant_removals(SPEC, scope_users) == absent  # leavers.action defaults to none
+    disable = dict(SPEC, leavers={"action": "disable"})
+    assert tenant_removals(disable, scope_users) == absent + [
+        {"user_principal_name": "left@contoso.com", "account_enabled": False}]
+    delete = dict(SPEC, leavers={"action": "delete"})
+    assert tenant_removals(delete, scope_users)[1:] == [
+        {"user_principal_name": "left@contoso.com", "state": "absent"},
+        {"user_principal_name": "off@contoso.com", "state": "absent"}]
+    with pytest.raises(AnsibleFilterError, match="leavers.action"):
+        tenant_removals(dict(SPEC, leavers={"action": "purge"}), scope_users)
+
+
+def plan(*actions):
+    return {"results": [{"key": "user%d@contoso.com" % n, "action": a} for n, a in enumerate(actions)]}
+
+
+def test_guard_counts_disables_and_deletions_against_max_changes():
+    assert tenant_guard(plan("updated", "deleted", "unchanged"), {}, 2, 20, 5) == []
+    reasons = tenant_guard(plan("updated", "deleted", "deleted"), {}, 2, 20, 5)
+    assert len(reasons) == 1
+    assert "would disable or delete 3 users, more than leavers.max_changes (2)" in reasons[0]
+    assert "Nothing was disabled or deleted" in reasons[0] and "m365_tenant_max_changes=3" in reasons[0]
+
+
+def test_guard_stops_a_group_losing_more_than_its_share():
+    before = ["u%d" % n for n in range(20)]
+    group = {"key": "team", "members_removed": before[:6], "diff": {"before": {"members": before}}}
+    assert tenant_guard({}, {"results": [group]}, 10, 20, 5) != []  # 6 of 20 = 30 %
+    assert tenant_guard({}, {"results": [group]}, 10, 30, 5) == []
+    assert tenant_guard({}, {"results": [group]}, 10, 20, 6) == []  # within the floor
+    assert "group team would lose 6 of its 20 members (30%" in tenant_guard({}, {"results": [group]}, 10, 20, 5)[0]
+
+
+def test_summary_counts_each_object_type_and_names_failures():
+    stages = {
+        "groups": {"summary": {"created": 2, "unchanged": 1}},
+        "users": {"summary": {"created": 3}, "results": [{"key": "x@contoso.com", "action": "failed", "error": "bad"}]},
+        "licenses": {"msg": "Not enough seats", "failed": False},
+        "guests": {"skipped": True, "skip_reason": "Conditional result was False"},
+        "removals_plan": {"summary": {"updated": 2}, "changed": True},
+        "removals": {"summary": {"updated": 2, "deleted": 1}},
+    }
+    result = tenant_summary(stages, SPEC)
+    assert result["counts"]["users"]["disabled"] == 2 and result["counts"]["users"]["deleted"] == 1
+    assert result["counts"]["licenses"]["failed"] == 1
+    assert result["failures"] == ["users: x@contoso.com: bad", "licenses: Not enough seats"]
+    assert result["changed"] and result["lines"][0] == "m365_tenant run"
+    assert "groups:      2 created, 0 updated, 1 unchanged, 0 failed" in result["lines"]
+    plan_only = tenant_summary({"groups": {"summary": {"created": 1}}}, SPEC, ["new@contoso.com"], True)
+    assert plan_only["lines"][1] == "groups:      1 to create, 0 to update, 0 unchanged, 0 failed"
+    assert plan_only["predicted"] == 2  # new@ as a managed user and as a member of team
+
+
+def test_export_keeps_what_a_reapply_needs_and_nothing_else():
+    skus = [{"sku_id": "s-e3", "sku_part_number": "SPE_E3", "plans": [{"plan_id": "p-sway", "name": "SWAY"}]},
+            {"sku_id": "s-ems", "sku_part_number": "EMSPREMIUM", "plans": []}]
+    users = [{"id": "1", "user_principal_name": "b@contoso.com", "display_name": "B", "job_title": None,
+              "business_phones": [], "manager": "a@contoso.com",
+              "licenses": [{"sku_id": "s-e3", "disabled_plans": ["p-sway"], "assigned_by_group": None},
+                           {"sku_id": "s-ems", "disabled_plans": [], "assigned_by_group": "g1"}]},
+             {"id": "2", "user_principal_name": "a@contoso.com", "display_name": "A", "manager": None, "licenses": []}]
+    groups = [{"id": "g1", "display_name": "Sales", "unique_name": "sales", "group_type": "security",
+               "membership_rule": "user.department -eq \"Sales\"", "members": {"set": ["b@contoso.com"]},
+               "owners": {"set": []}, "is_assignable_to_role": False, "licenses": [{"sku_id": "s-ems", "disabled_plans": []}]},
+              {"id": "g2", "display_name": "Mail", "group_type": "distribution"}]
+    guests = [{"id": "3", "email": "pat@fabrikam.com", "display_name": "Pat", "department": None,
+               "external_user_state": "Accepted"}]
+    assert tenant_export(users, groups, guests, skus) == {
+        "groups": [{"display_name": "Sales", "unique_name": "sales", "group_type": "security",
+                    "membership_rule": "user.department -eq \"Sales\"", "licenses": ["EMSPREMIUM"]}],
+        "users": [{"user_principal_name": "a@contoso.com", "display_name": "A"},
+                  {"user_principal_name": "b@contoso.com", "display_name": "B", "manager": "a@contoso.com",
+                   "licenses": [{"sku": "SPE_E3", "disabled_plans": ["SWAY"]}]}],
+        "guests": [{"email": "pat@fabrikam.com", "display_name": "Pat"}],
+    }
+
+
+def test_the_role_argument_spec_matches_the_modules():
+    completed = subprocess.run([sys.executable, str(ROOT / "tools" / "role_argument_specs.py"), "--check"],
+                               capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_a_scope_from_an_awx_survey_may_be_json_text():
+    assert tenant_scope_filter('{"department": "Sales"}') == "userType eq 'Member' and department eq 'Sales'"
+    with pytest.raises(AnsibleFilterError, match="not a JSON object"):
+        tenant_scope_filter("department=Sales")
