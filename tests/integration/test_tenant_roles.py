@@ -45,9 +45,11 @@ def fresh(sandbox):
 
 
 @pytest.fixture
-def site(run_playbook):
+def site(run_playbook, tmp_path):
     def run(spec_file, **options):
-        extra_vars = dict(options.pop("extra_vars", {}), m365_tenant_spec_file=str(spec_file))
+        # New users get generated passwords, which aad_user writes only to a password file.
+        extra_vars = dict(options.pop("extra_vars", {}), m365_tenant_spec_file=str(spec_file),
+                          m365_tenant_password_file=str(tmp_path / "passwords.jsonl"))
         return run_playbook("playbooks/site.yml", extra_vars=extra_vars, **options)
     return run
 
