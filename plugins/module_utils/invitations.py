@@ -38,6 +38,7 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.results import
     failed_item,
     item_result,
 )
+from ansible_collections.m365.cloud_identity.plugins.module_utils import validation
 from ansible_collections.m365.cloud_identity.plugins.module_utils.hr_attributes import (
     ORG_DATA_PROPERTY,
     hr_problems,
@@ -148,6 +149,9 @@ def spec_errors(spec):
     """Problems of one item that need no request; each names the option."""
     errors = []
     email = spec["email"]
+    permanent = validation.permanent_problem(spec, "guest")
+    if permanent:
+        errors.append(permanent)
     if not is_valid_email(email):
         errors.append("email %r is not a valid e-mail address (local-part@domain.tld)" % email)
     if spec["state"] == "present":
@@ -162,6 +166,13 @@ def spec_errors(spec):
         location_problem = usage_location_problem(spec.get("usage_location"))
         if location_problem:
             errors.append(location_problem)
+        errors.extend(validation.display_name_problems(spec.get("display_name")))
+        for option in ATTRIBUTE_OPTIONS:
+            if option != "display_name":
+                errors.extend(validation.text_problems(option, spec.get(option)))
+        language = validation.language_tag_problem("message_language", spec.get("message_language"))
+        if language:
+            errors.append(language)
         errors.extend(hr_problems(attribute_item(spec)))
         errors.extend(sponsor_problems(spec.get("sponsors")))
     return errors

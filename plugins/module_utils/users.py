@@ -46,6 +46,7 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.passwords impo
     generate_password,
     password_problem,
 )
+from ansible_collections.m365.cloud_identity.plugins.module_utils import validation
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import (
     Directory,
     ReferenceError,
@@ -340,13 +341,28 @@ def validate_item(item):
     upn = item.get("user_principal_name")
     if not upn and not item.get("id"):
         problems.append("user_principal_name or id is required for every user")
-    if upn:
+    space = validation.surrounding_space_problem("user_principal_name", upn)
+    if space:
+        problems.append(space)
+    elif upn:
         problems.extend(upn_problems(upn))
     upn_is_valid = bool(upn) and not problems
     if item.get("id") and not is_object_id(item["id"]):
         problems.append("id '%s' is not an object id (a GUID such as 00000000-0000-0000-0000-000000000000)" % item["id"])
+    permanent = validation.permanent_problem(item, "user")
+    if permanent:
+        problems.append(permanent)
     if item.get("state") == "absent":
         return problems
+
+    problems.extend(validation.display_name_problems(item.get("display_name")))
+    for option, _prop in STRING_ATTRIBUTES:
+        if option != "display_name":
+            problems.extend(validation.text_problems(option, item.get(option)))
+    problems.extend(validation.email_list_problems("other_mails", item.get("other_mails")))
+    language = validation.language_tag_problem("preferred_language", item.get("preferred_language"))
+    if language:
+        problems.append(language)
 
     nickname = item.get("mail_nickname")
     if nickname is None and upn_is_valid:
@@ -801,7 +817,8 @@ class UserEngine(object):
         if item.get("password") is not None:
             plan.password = item["password"]
         else:
-            if self.password_file is None:
+            if self.password_file is None and not self.check_mode:
+                # Check mode generates nothing, so a drift preview of a spec needs no password_file.
                 raise ItemError(
                     "password_file: user %s would get a generated password, and passwords never appear in results; "
                     "set password_file (a file the module appends each password to, mode 0600) or give password"

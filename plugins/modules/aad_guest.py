@@ -342,9 +342,9 @@ options:
         type: list
         elements: str
 notes:
-  - "Permissions: C(User.Invite.All) to invite, C(User.ReadWrite.All) to update, remove and restore guests and
-    to read the deleted users and to manage O(sponsors), and C(Domain.Read.All) (or C(Organization.Read.All)) to
-    read the verified domains; C(User.Read.All) and C(Group.Read.All) (or C(Directory.Read.All)) to resolve
+  - "Permissions: C(User.ReadWrite.All) to invite (it includes C(User.Invite.All)), update, remove and restore
+    guests, to read the deleted users and to manage O(sponsors), and C(Domain.Read.All) (or C(Organization.Read.All))
+    to read the verified domains; C(User.Read.All) and C(Group.Read.All) (or C(Directory.Read.All)) to resolve
     O(sponsors)."
   - Guests have no O(m365.cloud_identity.aad_user#module:mail) option (Graph keeps the invited address there) and no
     O(m365.cloud_identity.aad_user#module:employee_leave_date_time) option.

@@ -378,7 +378,8 @@ options:
         there once, when Graph has accepted it; results never hold passwords.
       - Created with mode 0600. An existing file that its group or others can read is refused, and so is
         a directory that does not exist, before anything is written to the tenant.
-      - Required to create a user without O(password).
+      - Required to create a user without O(password), except in check mode, which generates nothing and
+        so only predicts the creation.
     type: path
   force_change_password_next_sign_in:
     description:
@@ -430,79 +431,75 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Set the connection once for every module of the collection
-  module_defaults:
-    group/m365.cloud_identity.graph:
-      tenant_id: "{{ lookup('env', 'AZURE_TENANT_ID') }}"
-      client_id: "{{ lookup('env', 'AZURE_CLIENT_ID') }}"
-      client_secret: "{{ lookup('env', 'AZURE_CLIENT_SECRET') }}"
-  block:
-    - name: Create a user with a generated password
-      m365.cloud_identity.aad_user:
-        user_principal_name: adele.vance@contoso.com
-        display_name: Adele Vance
-        given_name: Adele
-        surname: Vance
-        department: Retail
-        usage_location: US
-        employee_hire_date: "2024-05-01"
-        employee_org_data:
-          division: Retail
-          cost_center: CC-1234
-        manager: megan.bowen@contoso.com
-        groups:
-          add: [Retail staff]
-        # One JSON object a line (user_principal_name, id, password, action, time), mode 0600;
-        # hand it over through a secure channel, then delete it.
-        password_file: /secure/new-passwords.jsonl
+# The connection comes from the environment: AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET
+# (or AZURE_CLIENT_CERTIFICATE_PATH), e.g. from an AWX credential. Do not pass credentials as options
+# built with lookup('env', ...): option values are written into the module's temporary files.
+- name: Create a user with a generated password (appended to a file only its owner can read)
+  m365.cloud_identity.aad_user:
+    user_principal_name: adele.vance@contoso.com
+    display_name: Adele Vance
+    given_name: Adele
+    surname: Vance
+    department: Retail
+    usage_location: US
+    employee_hire_date: "2024-05-01"
+    employee_org_data:
+      division: Retail
+      cost_center: CC-1234
+    manager: megan.bowen@contoso.com
+    groups:
+      add: [Retail staff]
+    # One JSON object a line (user_principal_name, id, password, action, time), mode 0600;
+    # hand it over through a secure channel, then delete it.
+    password_file: /secure/new-passwords.jsonl
 
-    - name: Clear the job title and remove the manager
-      m365.cloud_identity.aad_user:
-        user_principal_name: adele.vance@contoso.com
-        job_title: ""
-        manager: ""
+- name: Clear the job title and remove the manager
+  m365.cloud_identity.aad_user:
+    user_principal_name: adele.vance@contoso.com
+    job_title: ""
+    manager: ""
 
-    - name: A leaver - the date lifecycle workflows act on
-      m365.cloud_identity.aad_user:
-        user_principal_name: adele.vance@contoso.com
-        employee_leave_date_time: "2025-09-30T17:00:00+02:00"
+- name: A leaver - the date lifecycle workflows act on
+  m365.cloud_identity.aad_user:
+    user_principal_name: adele.vance@contoso.com
+    employee_leave_date_time: "2025-09-30T17:00:00+02:00"
 
-    - name: Reset a password on every run
-      m365.cloud_identity.aad_user:
-        user_principal_name: adele.vance@contoso.com
-        password: "{{ vault_adele_password }}"
-        update_password: always
-        force_change_password_next_sign_in: true
+- name: Reset a password on every run
+  m365.cloud_identity.aad_user:
+    user_principal_name: adele.vance@contoso.com
+    password: "{{ vault_adele_password }}"
+    update_password: always
+    force_change_password_next_sign_in: true
 
-    - name: Many users in one task; shared options at the top level
-      m365.cloud_identity.aad_user:
-        usage_location: DE
-        company_name: Contoso
-        users:
-          - user_principal_name: lidia.holloway@contoso.com
-            display_name: Lidia Holloway
-            on_premises_extension_attributes:
-              extension_attribute1: cost-center-1234
-          - user_principal_name: lee.gu@contoso.com
-            display_name: Lee Gu
-            account_enabled: false
-        password_file: /secure/new-passwords.jsonl
-      register: bulk
+- name: Many users in one task; shared options at the top level
+  m365.cloud_identity.aad_user:
+    usage_location: DE
+    company_name: Contoso
+    users:
+      - user_principal_name: lidia.holloway@contoso.com
+        display_name: Lidia Holloway
+        on_premises_extension_attributes:
+          extension_attribute1: cost-center-1234
+      - user_principal_name: lee.gu@contoso.com
+        display_name: Lee Gu
+        account_enabled: false
+    password_file: /secure/new-passwords.jsonl
+  register: bulk
 
-    - name: Show what happened (results never hold passwords)
-      ansible.builtin.debug:
-        var: bulk.summary
+- name: Show what happened (results never hold passwords)
+  ansible.builtin.debug:
+    var: bulk.summary
 
-    - name: Delete a user (it stays 30 days in deleted items)
-      m365.cloud_identity.aad_user:
-        user_principal_name: lee.gu@contoso.com
-        state: absent
+- name: Delete a user (it stays 30 days in deleted items)
+  m365.cloud_identity.aad_user:
+    user_principal_name: lee.gu@contoso.com
+    state: absent
 
-    - name: Purge a user for good
-      m365.cloud_identity.aad_user:
-        user_principal_name: lee.gu@contoso.com
-        state: absent
-        permanent: true
+- name: Purge a user for good
+  m365.cloud_identity.aad_user:
+    user_principal_name: lee.gu@contoso.com
+    state: absent
+    permanent: true
 """
 
 RETURN = r"""
