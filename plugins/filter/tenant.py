@@ -25,6 +25,8 @@ SCOPE_KEYS = ("domain", "department", "filter")
 REMOVAL_ACTIONS = ("none", "disable", "delete")
 # Keys of aad_group_info's output that aad_group does not take.
 GROUP_EXPORT_DROP = ("id",)
+# The principals an app assignment takes (spec key: the kind's plural).
+APP_PRINCIPAL_KINDS = ("user", "group")
 # Group kinds aad_group cannot manage (read-only through Graph).
 READ_ONLY_GROUP_KINDS = ("mail_enabled_security", "distribution")
 
@@ -128,6 +130,16 @@ def tenant_stage(spec, stage, planned=None):
             items.append({kind: ref, "licenses": _licence_option(obj["licenses"])})
     elif stage == "guests":
         items = list(_spec_list(spec, "guests"))
+    elif stage == "apps":
+        for entry in _spec_list(spec, "apps"):
+            principals = entry.get("principals") or {}
+            for kind in APP_PRINCIPAL_KINDS:
+                for ref in principals.get(kind + "s") or []:
+                    if _lower(ref) in planned:
+                        skipped += 1
+                        continue
+                    items.append(_without(dict(app=entry.get("app"), role=entry.get("role"), state=entry.get("state"),
+                                               **{kind: ref}), ()))
     else:
         raise AnsibleFilterError("tenant_stage: unknown stage %r" % (stage,))
     return {"items": items, "skipped": skipped}
@@ -305,7 +317,7 @@ def tenant_summary(stages, spec, planned=None, check_mode=False, guard=None):
     """Per object type counts, failures and the lines the role prints at the end of a run.
 
     `stages` maps the role's registered results: groups, users, memberships_plan,
-    memberships, licenses, guests, removals_plan, removals.
+    memberships, licenses, guests, removals_plan, removals, apps (app assignments).
     """
     stages = stages or {}
     memberships = _applied(stages.get("memberships_plan"), stages.get("memberships"), check_mode)
@@ -317,6 +329,7 @@ def tenant_summary(stages, spec, planned=None, check_mode=False, guard=None):
         managers=_counts(stages.get("managers")),
         licenses=_counts(stages.get("licenses")),
         guests=_counts(stages.get("guests")),
+        apps=_counts(stages.get("apps")),
     )
     leavers = _counts(removals)
     counts["users"]["disabled"] += leavers["updated"]
@@ -324,13 +337,14 @@ def tenant_summary(stages, spec, planned=None, check_mode=False, guard=None):
     counts["users"]["failed"] += leavers["failed"]
     failures = tenant_failures(dict(groups=stages.get("groups"), users=stages.get("users"),
                                     managers=stages.get("managers"), memberships=memberships,
-                                    licenses=stages.get("licenses"), guests=stages.get("guests"), leavers=removals))
+                                    licenses=stages.get("licenses"), guests=stages.get("guests"), leavers=removals,
+                                    apps=stages.get("apps")))
     predicted = 0
     if check_mode:
         predicted = sum(tenant_stage(spec, stage, planned)["skipped"]
-                        for stage in ("users", "managers", "memberships", "licenses"))
+                        for stage in ("users", "managers", "memberships", "licenses", "apps"))
     lines = ["m365_tenant %s" % ("plan (check mode, nothing was written)" if check_mode else "run")]
-    for name in ("groups", "users", "guests", "managers", "memberships", "licenses"):
+    for name in ("groups", "users", "guests", "managers", "memberships", "licenses", "apps"):
         shown = ["%d %s" % (count, PLANNED.get(column, column) if check_mode else column)
                  for column, count in counts[name].items() if count or column in ALWAYS_SHOWN]
         lines.append("%-12s %s" % (name + ":", ", ".join(shown)))
@@ -357,12 +371,31 @@ def _licence_specs(licenses, part_numbers, plan_names):
     return sorted(specs, key=lambda spec: spec["sku"] if isinstance(spec, dict) else spec)
 
 
-def tenant_export(users, groups, guests, skus=None):
+def _export_apps(assignments):
+    """The spec's apps from aad_app_assignment_info's assignments: one entry per app and role."""
+    entries = {}
+    for assignment in assignments or []:
+        kind = assignment.get("principal_type")
+        if kind not in APP_PRINCIPAL_KINDS or not assignment.get(kind):
+            continue
+        key = (assignment.get("app"), assignment.get("role"))
+        principals = entries.setdefault(key, {})
+        principals.setdefault(kind + "s", []).append(assignment[kind])
+    exported = []
+    for (app, role), principals in sorted(entries.items(), key=lambda entry: (_lower(entry[0][0]), _lower(entry[0][1]))):
+        entry = _prune(dict(app=app, role=role))
+        entry["principals"] = dict((kind, sorted(refs, key=_lower)) for kind, refs in sorted(principals.items()))
+        exported.append(entry)
+    return exported
+
+
+def tenant_export(users, groups, guests, skus=None, app_assignments=None):
     """A spec (the value of m365_tenant) from the output of the _info modules.
 
     Users come from aad_user_info (include manager, licenses), groups from
     aad_group_info (include members, owners, licenses), guests from
-    aad_guest_info, SKUs from aad_license_info. Only what a re-apply must keep
+    aad_guest_info, SKUs from aad_license_info, app assignments from
+    aad_app_assignment_info (of the apps the export reads). Only what a re-apply must keep
     is written: direct licences per user, a group's own licences, a dynamic
     group's rule (never its members), guests by address, no id, no password.
     """
@@ -404,7 +437,10 @@ def tenant_export(users, groups, guests, skus=None):
         exported_guests.append(_prune(dict(email=guest["email"], display_name=guest.get("display_name"),
                                            department=guest.get("department"))))
 
-    return {"groups": exported_groups, "users": exported_users, "guests": exported_guests}
+    spec = {"groups": exported_groups, "users": exported_users, "guests": exported_guests}
+    if app_assignments is not None:
+        spec["apps"] = _export_apps(app_assignments)
+    return spec
 
 
 class FilterModule(object):

@@ -183,7 +183,30 @@ _GROUP = {
     # by GET /groups(uniqueName='x'), so filtering on it is Request_UnsupportedQuery.
 }
 
-FILTER_SUPPORT = {"user": _USER, "group": _GROUP}
+# servicePrincipal and orgContact: the properties the list pages (serviceprincipal-list.md,
+# orgcontact-list.md) and the advanced-query tables show filtered; others are not supported here.
+_SERVICE_PRINCIPAL = {
+    "id": _row(eq=D, kind="guid"),
+    "accountEnabled": _row(eq=D, kind="bool"),
+    "appId": _row(eq=D),
+    "displayName": _row(eq=D, sw=D, null=A),
+    "servicePrincipalNames/any": _row(eq=D, sw=D),
+    "servicePrincipalType": _row(eq=D),
+    "tags/any": _row(eq=D, sw=D),
+}
+
+_ORG_CONTACT = {
+    "id": _row(eq=D, kind="guid"),
+    "companyName": _row(eq=D, sw=D, null=A),
+    "displayName": _row(eq=D, sw=D, null=A),
+    "givenName": _row(eq=D, sw=D, null=A),
+    "mail": _row(eq=D, sw=D, null=A),
+    "mailNickname": _row(eq=D, sw=D, null=A),
+    "proxyAddresses/any": _row(eq=D, sw=D),
+    "surname": _row(eq=D, sw=D, null=A),
+}
+
+FILTER_SUPPORT = {"user": _USER, "group": _GROUP, "servicePrincipal": _SERVICE_PRINCIPAL, "orgContact": _ORG_CONTACT}
 
 # Graph accepts property names in any case: lower-cased key -> table key, and lower-cased
 # path segment -> canonical segment, per resource type.

@@ -74,7 +74,7 @@ def generate_certificate(common_name):
 
 def apply_seed(tenant, seed):
     """Fill an empty tenant from a seed (read_seed's result)."""
-    from .resources import licensing, users
+    from .resources import contacts, licensing, service_principals, users
 
     info = seed["tenant"]
     tenant.save("meta", {"id": "tenant", "tenant_id": info["id"], "display_name": info.get("display_name", "Sandbox"),
@@ -110,4 +110,6 @@ def apply_seed(tenant, seed):
             raise SeedError("seed users: %s: %s" % (spec["userPrincipalName"], exc.message))
         if licenses:
             licensing.seed_user_licenses(tenant, user, licenses)
+    service_principals.seed_service_principals(tenant, seed.get("service_principals") or [])
+    contacts.seed_contacts(tenant, seed.get("contacts") or [])
     tenant.commit()

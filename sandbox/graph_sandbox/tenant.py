@@ -13,7 +13,7 @@ import time
 
 from .indexes import Indexes
 
-KINDS = ("user", "group", "invitation", "sku", "deleted", "app", "meta")
+KINDS = ("user", "group", "invitation", "sku", "deleted", "app", "meta", "servicePrincipal", "contact")
 
 
 class Tenant:
@@ -36,6 +36,7 @@ class Tenant:
     def _load(self):
         self.users, self.groups, self.invitations, self.skus = {}, {}, {}, {}
         self.deleted, self.apps, self.meta = {}, {}, {}
+        self.service_principals, self.contacts = {}, {}
         self.indexes = Indexes()
         for kind, obj_id, doc in self.db.execute("SELECT kind, id, doc FROM objects"):
             self.store(kind)[obj_id] = json.loads(doc)
@@ -45,7 +46,8 @@ class Tenant:
 
     def store(self, kind):
         return {"user": self.users, "group": self.groups, "invitation": self.invitations, "sku": self.skus,
-                "deleted": self.deleted, "app": self.apps, "meta": self.meta}[kind]
+                "deleted": self.deleted, "app": self.apps, "meta": self.meta,
+                "servicePrincipal": self.service_principals, "contact": self.contacts}[kind]
 
     @staticmethod
     def key_of(kind, doc):

@@ -64,6 +64,15 @@ def member_upns(graph, group_id):
                                                                    select=["id", "userPrincipalName"]))
 
 
+def app_assignments(graph, app_name):
+    """(principal display name, role value) of an enterprise application's assignments, read through Graph."""
+    found = graph.list("/servicePrincipals", filter="displayName eq '%s'" % app_name, select=["id", "appRoles"])
+    assert len(found) == 1
+    roles = dict((role["id"], role["value"]) for role in found[0]["appRoles"])
+    return set((a["principalDisplayName"], roles.get(a["appRoleId"]))
+               for a in graph.list("/servicePrincipals/%s/appRoleAssignedTo" % found[0]["id"]))
+
+
 def test_example_plan_apply_rerun_export_reapply(fresh, graph, site, run_playbook, tmp_path):
     # The plan: every stage counted, nothing written, references to planned objects predicted.
     fresh.reset_counters()
@@ -74,6 +83,7 @@ def test_example_plan_apply_rerun_export_reapply(fresh, graph, site, run_playboo
     assert plan["counts"]["guests"]["invited"] == 2
     assert plan["predicted"] > 0 and plan["failures"] == []
     assert graph.list("/users", filter="userType eq 'Guest'", select=["id"]) == []
+    assert app_assignments(graph, "Salesforce") == set()
 
     # The run builds the company.
     applied = summary(site(EXAMPLE))
@@ -100,6 +110,10 @@ def test_example_plan_apply_rerun_export_reapply(fresh, graph, site, run_playboo
     assert sorted(g["mail"] for g in guests) == ["pat.partner@fabrikam.com", "robin.reseller@fabrikam.com"]
     assert set(g["id"] for g in guests) <= set(m["id"] for m in graph.list("/groups/%s/members" % falcon["id"],
                                                                            select=["id"]))
+    # The apps stage: the Sales and Support department groups and one user, each with its app role.
+    assert applied["counts"]["apps"]["created"] == 3
+    assert app_assignments(graph, "Salesforce") == {("Sales", "User"), ("Avery Adams", "Admin")}
+    assert app_assignments(graph, "ServiceNow") == {("Support", "User")}
 
     # A rerun changes nothing and writes nothing.
     fresh.reset_counters()
@@ -110,9 +124,15 @@ def test_example_plan_apply_rerun_export_reapply(fresh, graph, site, run_playboo
 
     # The export re-applies with zero changes; it holds no password, guests as guests, rules not members.
     export_path = tmp_path / "export.yml"
-    run_playbook("playbooks/export.yml", extra_vars={"m365_export_path": str(export_path)})
+    run_playbook("playbooks/export.yml", extra_vars={"m365_export_path": str(export_path),
+                                                     "m365_export_apps": ["Salesforce", "ServiceNow"]})
     exported = yaml.safe_load(export_path.read_text())["m365_tenant"]
     assert "password" not in export_path.read_text()
+    assert exported["apps"] == [
+        {"app": "Salesforce", "role": "Admin", "principals": {"users": ["avery.adams@contoso.com"]}},
+        {"app": "Salesforce", "role": "User", "principals": {"groups": ["dept-sales"]}},
+        {"app": "ServiceNow", "role": "User", "principals": {"groups": ["dept-support"]}},
+    ]
     assert sorted(g["email"] for g in exported["guests"]) == ["pat.partner@fabrikam.com", "robin.reseller@fabrikam.com"]
     assert not [u for u in exported["users"] if "#EXT#" in u["user_principal_name"]]
     dynamic = [g for g in exported["groups"] if g.get("membership_rule")]
@@ -122,7 +142,8 @@ def test_example_plan_apply_rerun_export_reapply(fresh, graph, site, run_playboo
     assert "licenses" not in by_upn["wren.walsh@contoso.com"] or by_upn["wren.walsh@contoso.com"]["licenses"] == ["SPE_E3"]
     assert dict((g["unique_name"], g.get("licenses")) for g in exported["groups"])["dept-engineering"] == ["EMSPREMIUM"]
     fresh.reset_counters()
-    assert changes(summary(site(export_path))["counts"]) == {}
+    reapplied = summary(site(export_path))
+    assert changes(reapplied["counts"]) == {} and reapplied["counts"]["apps"]["unchanged"] == 3
     assert fresh.counters()["operations"]["write"] == 0
 
     # A mover: the export was taken before Blake moved to Support; re-applying it moves Blake back
@@ -221,7 +242,8 @@ def test_a_generated_tenant_of_1000_users_round_trips_through_export(fresh, site
     exported = yaml.safe_load(export_path.read_text())["m365_tenant"]
     assert len(exported["guests"]) == 20 and len(exported["groups"]) == 60
     fresh.reset_counters()
-    assert changes(summary(site(export_path))["counts"]) == {}
+    reapplied = summary(site(export_path))
+    assert changes(reapplied["counts"]) == {} and reapplied["counts"]["apps"]["unchanged"] == 3
     assert fresh.counters()["operations"]["write"] == 0
 
 

@@ -1,4 +1,5 @@
-"""Every user, group, invitation and subscribedSku the sandbox returns fits the Graph v1.0 schema.
+"""Every user, group, invitation, subscribedSku, servicePrincipal, appRoleAssignment and orgContact the sandbox
+returns fits the Graph v1.0 schema.
 
 The test walks a list of endpoint calls (ENDPOINTS) that covers every sandbox route returning those
 objects, as direct calls and again as $batch items, and validates each returned object recursively:
@@ -197,8 +198,23 @@ class World:
             "inviteRedirectUrl": "https://myapps.microsoft.com", "invitedUserDisplayName": "Schema Guest"})
         self.guest = invitation["invitedUser"]["id"]
         sandbox.control("POST", "guests/%s/redeem" % self.guest)
+        ok(wire, "POST", "/users/%s/sponsors/$ref" % self.guest,
+           json={"@odata.id": wire.sandbox.object_url(self.manager, "users")})
         self.deleted_user = self.deleted("user")
         self.deleted_group = self.deleted("group")
+        apps = ok(wire, "GET", "/servicePrincipals", params={"$filter": "displayName eq 'Salesforce'"})["value"]
+        self.app = apps[0]["id"]
+        self.app_role = apps[0]["appRoles"][0]["id"]
+        ok(wire, "POST", "/servicePrincipals/%s/appRoleAssignedTo" % self.app,
+           json={"principalId": self.security, "resourceId": self.app, "appRoleId": self.app_role})
+        self.contact = ok(wire, "GET", "/contacts")["value"][0]["id"]
+
+    def assignment(self):
+        """A fresh app role assignment of a new user; returns (user id, assignment id)."""
+        user = ok(self.wire, "POST", "/users", json=new_user_body())["id"]
+        made = ok(self.wire, "POST", "/servicePrincipals/%s/appRoleAssignedTo" % self.app,
+                  json={"principalId": user, "resourceId": self.app, "appRoleId": self.app_role})
+        return user, made["id"]
 
     def group_with_a_license_error(self, skus):
         """A group licensed for a SKU with no seat left, so its member is in CountViolation."""
@@ -255,6 +271,8 @@ ENDPOINTS = [
     ("list direct reports", "user", "collection", lambda w: ("GET", "/users/%s/directReports" % w.manager,
                                                              user_list_select(), None)),
     ("user memberOf", "group", "collection", lambda w: ("GET", "/users/%s/memberOf" % w.user, None, None)),
+    ("guest sponsors", "user", "collection", lambda w: ("GET", "/users/%s/sponsors" % w.guest,
+                                                        user_list_select(), None)),
     ("user transitiveMemberOf", "group", "collection",
      lambda w: ("GET", "/users/%s/transitiveMemberOf" % w.user, {"$select": everything("group")}, None)),
     ("assign user license", "user", "entity",
@@ -332,6 +350,22 @@ ENDPOINTS = [
     ("get directory object (user)", "user", "entity", lambda w: ("GET", "/directoryObjects/%s" % w.user, None, None)),
     ("get directory object (group)", "group", "entity",
      lambda w: ("GET", "/directoryObjects/%s" % w.dynamic, None, None)),
+    ("list service principals", "servicePrincipal", "collection", lambda w: ("GET", "/servicePrincipals", None, None)),
+    ("get service principal, $select everything", "servicePrincipal", "entity",
+     lambda w: ("GET", "/servicePrincipals/%s" % w.app, {"$select": everything("servicePrincipal")}, None)),
+    ("app role assignments of an app", "appRoleAssignment", "collection",
+     lambda w: ("GET", "/servicePrincipals/%s/appRoleAssignedTo" % w.app, None, None)),
+    ("assign an app role", "appRoleAssignment", "entity",
+     lambda w: ("POST", "/servicePrincipals/%s/appRoleAssignedTo" % w.app, None,
+                {"principalId": ok(w.wire, "POST", "/users", json=new_user_body())["id"], "resourceId": w.app,
+                 "appRoleId": w.app_role})),
+    ("app role assignments of a user", "appRoleAssignment", "collection",
+     lambda w: ("GET", "/users/%s/appRoleAssignments" % w.assignment()[0], None, None)),
+    ("app role assignments of a group", "appRoleAssignment", "collection",
+     lambda w: ("GET", "/groups/%s/appRoleAssignments" % w.security, None, None)),
+    ("list contacts", "orgContact", "collection", lambda w: ("GET", "/contacts", None, None)),
+    ("get contact, $select everything", "orgContact", "entity",
+     lambda w: ("GET", "/contacts/%s" % w.contact, {"$select": everything("orgContact")}, None)),
 ]
 LABELS = [e[0] for e in ENDPOINTS]
 
@@ -415,7 +449,10 @@ NO_OBJECT_ROUTES = {
     ("PATCH", "/v1.0/groups/{id}"), ("DELETE", "/v1.0/groups/{id}"),
     ("DELETE", "/v1.0/directory/deletedItems/{id}"), ("GET", "/v1.0/directory/deletedItems"),
     ("GET", "/v1.0/domains"), ("GET", "/v1.0/domains/{id}"), ("GET", "/v1.0/organization"),
-    ("POST", "/v1.0/$batch"),
+    ("POST", "/v1.0/$batch"), ("DELETE", "/v1.0/servicePrincipals/{id}/appRoleAssignedTo/{assignment}"),
+    # The default seed's contacts are in no group; the route answers through the same objects_response as
+    # "user memberOf" (test_sandbox_apps.py checks its groups with a seed that has some).
+    ("GET", "/v1.0/contacts/{id}/memberOf"),
 }
 
 

@@ -63,7 +63,37 @@ def test_stages_split_the_spec_into_module_lists():
         {"group": "sales", "licenses": {"set": ["EMSPREMIUM"]}}]
     assert tenant_stage(SPEC, "guests")["items"] == SPEC["guests"]
     with pytest.raises(AnsibleFilterError, match="unknown stage"):
-        tenant_stage(SPEC, "apps")
+        tenant_stage(SPEC, "app-registrations")
+
+
+APPS = [{"app": "Salesforce", "role": "User", "principals": {"groups": ["sales", "planned-group"]}},
+        {"app": "Intranet", "principals": {"users": ["a@contoso.com"], "groups": ["team"]}, "state": "absent"}]
+
+
+def test_the_apps_stage_is_one_assignment_per_principal_and_skips_planned_ones():
+    stage = tenant_stage({"apps": APPS}, "apps", ["PLANNED-GROUP"])
+    assert stage == {"skipped": 1, "items": [
+        {"app": "Salesforce", "role": "User", "group": "sales"},
+        {"app": "Intranet", "state": "absent", "user": "a@contoso.com"},
+        {"app": "Intranet", "state": "absent", "group": "team"}]}
+    assert tenant_stage(SPEC, "apps") == {"items": [], "skipped": 0}
+
+
+def test_export_groups_app_assignments_by_app_and_role():
+    assignments = [
+        {"app": "Salesforce", "principal_type": "group", "group": "sales", "role": "User"},
+        {"app": "Salesforce", "principal_type": "user", "user": "b@contoso.com", "role": "User"},
+        {"app": "Salesforce", "principal_type": "user", "user": "a@contoso.com", "role": "User"},
+        {"app": "Intranet", "principal_type": "group", "group": "team", "role": None},
+        {"app": "Intranet", "principal_type": "servicePrincipal", "role": None},
+    ]
+    exported = tenant_export([], [], [], [], assignments)["apps"]
+    assert exported == [
+        {"app": "Intranet", "principals": {"groups": ["team"]}},
+        {"app": "Salesforce", "role": "User", "principals": {"groups": ["sales"],
+                                                             "users": ["a@contoso.com", "b@contoso.com"]}}]
+    assert "apps" not in tenant_export([], [], [])
+    assert tenant_summary({"apps": {"summary": {"created": 2}}}, {"apps": APPS})["counts"]["apps"]["created"] == 2
 
 
 def test_check_mode_leaves_out_and_counts_references_to_planned_objects():
