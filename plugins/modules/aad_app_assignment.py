@@ -12,7 +12,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: aad_app_assignment
 short_description: Give users and groups access to enterprise applications with an app role
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Assigns a user or a security group to an enterprise application (a service principal) with one of the app
     roles the application defines, or removes that assignment (O(state=absent)), through Microsoft Graph

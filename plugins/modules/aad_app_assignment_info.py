@@ -12,7 +12,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: aad_app_assignment_info
 short_description: List who has access to an enterprise application, or which applications a user or group has
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - With O(app), lists the users and groups assigned to an enterprise application (service principal) and
     their app roles, through Microsoft Graph C(appRoleAssignedTo).

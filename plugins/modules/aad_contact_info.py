@@ -12,7 +12,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: aad_contact_info
 short_description: List the tenant's organisational contacts, with the groups they belong to
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Returns the organisational contacts of the tenant (people outside it with an e-mail address, shown in the
     global address list), through Microsoft Graph C(GET /contacts), with their mail, company, department and
