@@ -83,6 +83,10 @@ class Sandbox:
     def url(self):
         return self.conn["graph_endpoint"]
 
+    def object_url(self, object_id, collection="directoryObjects"):
+        """An @odata.id / @odata.bind URL on the sandbox's own Graph host, as Graph wants (FIDELITY.md 7.8)."""
+        return "%s/v1.0/%s/%s" % (self.url, collection, object_id)
+
     def app(self, name):
         """Connection details of one seeded app registration, by name."""
         return next(a for a in self.conn["apps"] if a["name"] == name)
@@ -169,8 +173,9 @@ class Wire:
 class TenantBuilder:
     """Makes throwaway users and security groups through Graph, for tests that need something to act on."""
 
-    def __init__(self, graph):
+    def __init__(self, graph, sandbox):
         self.graph = graph
+        self.sandbox = sandbox
 
     def user(self, usage_location="US"):
         """A new enabled member account, with a usage location unless it is None."""
@@ -196,7 +201,7 @@ class TenantBuilder:
 
     def add_member(self, group, user):
         self.graph.post("/groups/%s/members/$ref" % group["id"],
-                        json={"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/%s" % user["id"]})
+                        json={"@odata.id": self.sandbox.object_url(user["id"])})
 
 
 @pytest.fixture(scope="module")
@@ -216,9 +221,9 @@ def graph(sandbox):
 
 
 @pytest.fixture(scope="module")
-def tenant(graph):
+def tenant(graph, sandbox):
     """A TenantBuilder on the module's sandbox: tenant.user(), tenant.users(n), tenant.group(members)."""
-    return TenantBuilder(graph)
+    return TenantBuilder(graph, sandbox)
 
 
 @pytest.fixture(scope="module")

@@ -128,6 +128,19 @@ attributes:
       - m365.cloud_identity.graph
 """
 
+    # For the modules with a list form (users, groups, assignments, guests).
+    LIST_RESULTS = r"""
+options:
+  return_unchanged:
+    description:
+      - In the list form, also list the items that were already as asked in C(results).
+      - By default C(results) holds only the items that changed, would change in check mode, or failed, so a
+        task over thousands of items that changes nothing stays small in the job log; C(summary) counts every
+        item, unchanged ones included, either way.
+    type: bool
+    default: false
+"""
+
     # For the read-only _info modules.
     INFO_ATTRIBUTES = r"""
 attributes:

@@ -692,7 +692,9 @@ class GraphClient(object):
         pending = chunk
         attempt, waited = 0, 0.0
         while pending:
-            answered = self._post_batch(pending)
+            answered = {}
+            for batch in _chunks(pending):
+                answered.update(self._post_batch(batch))
             for item in pending:
                 results[item["id"].lower()] = answered[item["id"].lower()]
             retry = _items_to_retry(pending, answered)
@@ -793,8 +795,9 @@ def _normalize_batch_items(requests_):
 
 
 def _chunks(items):
-    """Split into batches of at most 20, keeping every group of requests linked
-    by dependsOn in the same batch, in input order."""
+    """Split into batches Graph accepts (FIDELITY 7.1): fully parallel batches of
+    at most 20 independent requests, and every group of requests linked by
+    dependsOn in a batch of its own. Graph refuses a batch that mixes the two."""
     group_of = {}
     for item in items:
         group_of[item["id"].lower()] = item["id"].lower()
@@ -815,20 +818,21 @@ def _chunks(items):
             groups[key] = []
             order.append(key)
         groups[key].append(item)
-    chunks, current = [], []
+    chunks, parallel = [], []
     for key in order:
         group = groups[key]
         if len(group) > BATCH_LIMIT:
             raise ValueError("%d batch requests are linked by dependsOn; a batch holds at most %d" % (len(group), BATCH_LIMIT))
-        if len(current) + len(group) > BATCH_LIMIT:
-            chunks.append(current)
-            current = []
-        current.extend(group)
-    if current:
-        chunks.append(current)
-    # Within a chunk keep the input order, so targets precede dependents as given.
-    position = dict((item["id"].lower(), index) for index, item in enumerate(items))
-    return [sorted(chunk, key=lambda item: position[item["id"].lower()]) for chunk in chunks]
+        if len(group) > 1:
+            chunks.append(group)  # a chain, alone in its batch, in input order
+            continue
+        parallel.extend(group)
+        if len(parallel) == BATCH_LIMIT:
+            chunks.append(parallel)
+            parallel = []
+    if parallel:
+        chunks.append(parallel)
+    return chunks
 
 
 def _first_line(description):

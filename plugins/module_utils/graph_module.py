@@ -7,9 +7,9 @@
 """The frame every module of the collection stands in.
 
 GraphModule wraps AnsibleModule: it adds the connection options, builds the
-GraphClient on first use, and turns a GraphError into one fail_json. The
-helpers below build the results and diffs the modules return, so that every
-module reports the same way (see docs/architecture.md, "Module wrapper").
+GraphClient on first use, and turns a GraphError into one fail_json. Results
+and diffs are built in results.py (no Ansible imports), so that every module
+reports the same way (see docs/architecture.md, "Module wrapper").
 """
 
 from __future__ import annotations
@@ -36,6 +36,22 @@ except ImportError as import_error:
     class GraphError(Exception):  # placeholder so `except GraphError` stays valid
         pass
 
+
+from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (  # noqa: F401 (re-exported)
+    CHANGING_ACTIONS,
+    ITEM_KEYS,
+    PERMISSION_HINT,
+    SECRET_CHANGED,
+    SECRET_UNCHANGED,
+    SUMMARY_ACTIONS,
+    attribute_diff,
+    failed_item,
+    graph_error_details,
+    graph_error_message,
+    item_result,
+    items_outcome,
+    summarize,
+)
 
 # The Python libraries the client needs, as named on PyPI.
 REQUIRED_LIBRARIES = "msal and requests"
@@ -71,46 +87,18 @@ GRAPH_CONNECTION_SPEC = dict(
 
 CONNECTION_OPTIONS = tuple(GRAPH_CONNECTION_SPEC)
 
-# Actions that write (or would write, in check mode) to the tenant.
-CHANGING_ACTIONS = frozenset(["created", "updated", "restored", "deleted", "invited"])
-SUMMARY_ACTIONS = ("created", "updated", "restored", "unchanged", "deleted", "failed")
-
-SECRET_CHANGED = "<changed>"
-SECRET_UNCHANGED = "<unchanged>"
-
-# Added to a 403: the usual cause is a missing application permission or admin consent.
-PERMISSION_HINT = (" The app registration lacks a Microsoft Graph application permission for this: grant the"
-                   " permissions the module's documentation lists (ansible-doc) and give admin consent.")
-
-# Keys of an item result that are not copied to the top level of a single-form result.
-ITEM_KEYS = frozenset(["key", "action", "changed", "object", "diff", "error"])
-
-
-def graph_error_message(error):
-    """Render a GraphError as "Failed to <context>: <message>"."""
-    message = getattr(error, "message", None) or str(error)
-    if getattr(error, "status", None) == 403:
-        message += PERMISSION_HINT
-    context = getattr(error, "context", None)
-    if context:
-        return "Failed to %s: %s" % (context, message)
-    return "Microsoft Graph request failed: %s" % message
-
-
-def graph_error_details(error):
-    """The machine-readable fields of a GraphError, for fail_json and item results."""
-    return dict(
-        status=getattr(error, "status", None),
-        code=getattr(error, "code", None),
-        request_id=getattr(error, "request_id", None),
-    )
+# The option of every module with a list form (documented by the list_results doc fragment).
+LIST_RESULTS_SPEC = dict(return_unchanged=dict(type="bool", default=False))
 
 
 class GraphModule(object):
     """An AnsibleModule with the connection options and a lazily built GraphClient."""
 
-    def __init__(self, argument_spec, **ansible_module_kwargs):
+    def __init__(self, argument_spec, list_results=False, **ansible_module_kwargs):
+        """``list_results``: the module has a list form, so it takes ``return_unchanged``."""
         spec = dict(GRAPH_CONNECTION_SPEC)
+        if list_results:
+            spec.update(LIST_RESULTS_SPEC)
         spec.update(argument_spec)
         ansible_module_kwargs.setdefault("supports_check_mode", True)
         self.module = AnsibleModule(argument_spec=spec, **ansible_module_kwargs)
@@ -180,110 +168,8 @@ class GraphModule(object):
 
     def finish(self, results, object_name, single):
         """Exit result of a single-or-list run; fails when any item failed."""
-        result, failure = items_outcome(results, object_name, single, with_diff=self.diff_mode)
+        result, failure = items_outcome(results, object_name, single, with_diff=self.diff_mode,
+                                        return_unchanged=bool(self.params.get("return_unchanged")))
         if failure:
             self.fail(failure, **result)
         return result
-
-
-def attribute_diff(before, after, secret_keys=()):
-    """Before/after of the keys whose values differ, with secrets masked.
-
-    A secret key present in `after` (the module will set it) always shows as
-    "<changed>" after and, when `before` has it, "<unchanged>" before: the
-    current value of a secret cannot be read, and its values never leave the
-    module.
-    """
-    before = before or {}
-    after = after or {}
-    diff = {"before": {}, "after": {}}
-    for key in sorted(set(before) | set(after), key=str):
-        if key in secret_keys:
-            if key in after and after[key] is not None:
-                diff["after"][key] = SECRET_CHANGED
-                if key in before:
-                    diff["before"][key] = SECRET_UNCHANGED
-            continue
-        if before.get(key) == after.get(key):
-            continue
-        if key in before:
-            diff["before"][key] = before[key]
-        if key in after:
-            diff["after"][key] = after[key]
-    return diff
-
-
-def item_result(key, action, obj=None, diff=None, error=None, **extra):
-    """One item of a list-form result (the single form is a list of one)."""
-    result = dict(
-        key=key,
-        action=action,
-        changed=action in CHANGING_ACTIONS,
-        object=obj,
-        diff=diff,
-        error=error,
-    )
-    result.update(extra)
-    return result
-
-
-def failed_item(key, error, obj=None):
-    """A failed item built from a GraphError or a validation error."""
-    if isinstance(error, GraphError):
-        return item_result(key, "failed", obj=obj, error=graph_error_message(error), **graph_error_details(error))
-    return item_result(key, "failed", obj=obj, error=str(error))
-
-
-def summarize(results):
-    """Counts of items by action; every usual action is present, zero or not."""
-    summary = dict((action, 0) for action in SUMMARY_ACTIONS)
-    for result in results:
-        summary[result["action"]] = summary.get(result["action"], 0) + 1
-    return summary
-
-
-def _public_item(item, object_name):
-    """The item with its object under the module's object name (`user`, `group`, ...)."""
-    public = dict((key, value) for key, value in item.items() if key != "object")
-    public[object_name] = item.get("object")
-    return public
-
-
-def items_outcome(results, object_name, single, with_diff=False):
-    """Build the module result of a single-or-list run.
-
-    Returns (result, failure message or None). The single form returns the
-    object under `object_name`, `action` and `diff` (plus any extra keys of
-    the item, e.g. a generated password); the list form returns `results` and
-    `summary`. Failed items never hide the others: the failure message lists
-    every failed key and reason, and the result still carries all items.
-    """
-    changed = any(item.get("changed") for item in results)
-    failed = [item for item in results if item.get("action") == "failed"]
-
-    if single:
-        item = results[0]
-        result = dict(changed=changed, action=item["action"])
-        result[object_name] = item.get("object")
-        if item.get("diff") is not None:
-            result["diff"] = item["diff"]
-        for key, value in item.items():
-            if key not in ITEM_KEYS:
-                result[key] = value
-        failure = item.get("error") if failed else None
-        return result, failure
-
-    result = dict(
-        changed=changed,
-        results=[_public_item(item, object_name) for item in results],
-        summary=summarize(results),
-    )
-    diffs = [item["diff"] for item in results if item.get("diff")]
-    if with_diff and diffs:
-        # Ansible shows a list of diffs one after the other.
-        result["diff"] = diffs
-    failure = None
-    if failed:
-        reasons = "; ".join("%s: %s" % (item["key"], item.get("error")) for item in failed)
-        failure = "%d of %d %ss failed: %s" % (len(failed), len(results), object_name, reasons)
-    return result, failure

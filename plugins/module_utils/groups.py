@@ -27,8 +27,10 @@ __metaclass__ = type
 
 import re
 
+from ansible_collections.m365.cloud_identity.plugins.module_utils import engine
+from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write, restored_if_gone
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import (
+from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
     attribute_diff,
     failed_item,
     item_result,
@@ -36,12 +38,18 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module i
 from ansible_collections.m365.cloud_identity.plugins.module_utils.membership_rule import RuleError
 from ansible_collections.m365.cloud_identity.plugins.module_utils.membership_rule import parse as parse_rule
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import (
+    REPLICATION_WAIT,
     Directory,
     ReferenceError,
-    directory_object_url,
     is_object_id,
     principal_name,
-    unique,
+)
+from ansible_collections.m365.cloud_identity.plugins.module_utils.relations import (
+    alternate_key_path,
+    directory_object_url,
+    odata_literal,
+    odata_ref,
+    relation_changes,
 )
 
 
@@ -54,8 +62,6 @@ MEMBER_SELECT = ["id", "userPrincipalName", "displayName", "uniqueName", "mail"]
 
 BIND_LIMIT = 20          # references per @odata.bind (FIDELITY 2.2)
 PREVIEW_LIMIT = 50       # UPNs listed in a membership preview
-ALREADY_EXISTS = "already exist"
-LAST_OWNER = "at least one owner"
 
 MAIL_NICKNAME_FORBIDDEN = re.compile(r"[@()\\\[\]\";:.<>, ]")
 VISIBILITIES = ("Public", "Private", "HiddenMembership")
@@ -101,7 +107,8 @@ def group_to_options(group):
         "description": group.get("description"),
         "group_type": group_kind(group),
         "mail_nickname": group.get("mailNickname"),
-        "visibility": group.get("visibility") if "Unified" in (group.get("groupTypes") or []) else None,
+        "visibility": group.get("visibility"),
+        "security_enabled": bool(group.get("securityEnabled")),
         "is_assignable_to_role": bool(group.get("isAssignableToRole")),
         "membership_rule": group.get("membershipRule") if dynamic else None,
         "membership_rule_processing_state": group.get("membershipRuleProcessingState") if dynamic else None,
@@ -138,8 +145,12 @@ def validate_spec(spec):
         _check_mail_nickname(nickname)
     if spec.get("display_name") is not None and len(spec["display_name"]) > 256:
         raise GroupSpecError("display_name is longer than 256 characters")
-    if spec.get("visibility") and spec.get("group_type") == "security":
-        raise GroupSpecError("visibility applies to microsoft365 groups only")
+    if spec.get("visibility") == "HiddenMembership" and spec.get("group_type") == "security":
+        raise GroupSpecError("visibility HiddenMembership is for microsoft365 groups only; a security group is "
+                             "Private or Public")
+    if spec.get("security_enabled") is False and spec.get("group_type") == "security":
+        raise GroupSpecError("security_enabled: a security group is always security-enabled; the option is for "
+                             "microsoft365 groups")
     for relation in ("members", "owners"):
         _check_relation(relation, spec.get(relation))
     rule = _check_rule(spec)
@@ -183,14 +194,13 @@ def _check_rule(spec):
 # ---------------------------------------------------------------------------
 # Planning
 
-class GroupPlan:
+class GroupPlan(Plan):
     """What one item will do: the target group, its writes and its result."""
 
     def __init__(self, index, spec):
-        self.index = index
+        super(GroupPlan, self).__init__(index, spec, item_key(spec))
         self.spec = spec
         self.rule = None
-        self.key = item_key(spec)
         self.group = None           # current live group (Graph shape)
         self.deleted = None         # soft-deleted group to restore
         self.action = "unchanged"
@@ -201,16 +211,11 @@ class GroupPlan:
         self.to_add = {"members": [], "owners": []}   # what is still to add while applying
         self.names = {}             # object id -> name, for diffs
         self.purge = False
-        self.error = None
         self.preview = None
 
     @property
     def group_id(self):
         return (self.group or self.deleted or {}).get("id")
-
-    @property
-    def failed(self):
-        return self.error is not None
 
     @property
     def has_member_changes(self):
@@ -224,6 +229,9 @@ class GroupManager:
         self.client = client
         self.check_mode = check_mode
         self.directory = Directory(client)
+        self.sender = Sender(client)
+        self._creating = {}         # lower-case names of groups this run creates -> their plan
+        self._singles = []          # member adds redone one at a time
         self._deleted_groups = None
         self._member_cache = {}
 
@@ -247,39 +255,57 @@ class GroupManager:
     # ---- run -----------------------------------------------------------------
 
     def run(self, specs):
-        plans = []
-        for index, spec in enumerate(specs):
-            plan = GroupPlan(index, spec)
-            try:
-                plan.rule = validate_spec(spec)
-            except GroupSpecError as exc:
-                plan.error = exc
-            plans.append(plan)
-        live = [p for p in plans if not p.failed]
-        if live:
-            try:
-                groups = self.directory.read_all_groups(select=GROUP_SELECT)
-            except GraphError as error:
-                error.context = "read groups"
-                raise
-            for plan in live:
-                self._guard(plan, self._find_target, plan, groups)
-            creating = self._creating_names(live)
-            for plan in live:
-                if not plan.failed:
-                    self._guard(plan, self._plan_item, plan, creating)
-            if self.check_mode:
-                self._previews([p for p in live if not p.failed])
-            else:
-                self._apply([p for p in live if not p.failed])
+        """One result per item, through the engine's fixed run."""
+        plans = engine.run(self, specs, self.check_mode)
         return [self._result(plan) for plan in plans]
+
+    # ---- the engine's protocol (engine.run calls these in this order) ------
+
+    def plan(self, index, spec):
+        plan = GroupPlan(index, spec)
+        try:
+            plan.rule = validate_spec(spec)
+        except GroupSpecError as exc:
+            plan.fail(exc)
+        return plan
+
+    def validate(self, plans):
+        _refuse_repeats(plans)
+
+    def read(self, plans):
+        """Every group once (the targets and group references come from it), deleted groups if needed."""
+        self._creating = {}
+        if not plans:
+            return
+        try:
+            groups = self.directory.read_all_groups(select=GROUP_SELECT)
+        except GraphError as error:
+            error.context = "read groups"
+            raise
+        for plan in plans:
+            self._guard(plan, self._find_target, plan, groups)
+        self._creating = self._creating_names([p for p in plans if not p.failed])
+
+    def decide(self, plan):
+        self._guard(plan, self._plan_item, plan, self._creating)
+
+    def preview(self, plans):
+        """Check mode: which users each new or changed dynamic rule would select."""
+        self._previews(plans)
+
+    def waves(self):
+        """Objects; then updates and owners (owners before member changes and removals, so replacing the
+        owner of a Microsoft 365 group never leaves it without one); members; removals; deletions."""
+        return [self._object_wave, self._update_wave, self._member_wave, self._single_member_wave,
+                lambda plans: self._remove_wave(plans, "members"), lambda plans: self._remove_wave(plans, "owners"),
+                self._delete_wave]
 
     @staticmethod
     def _guard(plan, func, *args):
         try:
             func(*args)
         except (GroupSpecError, ReferenceError, GraphError) as exc:
-            plan.error = exc
+            plan.fail(exc)
 
     # ---- find the target group ----------------------------------------------
 
@@ -360,8 +386,12 @@ class GroupManager:
         if wanted_unique and current_unique and wanted_unique != current_unique:
             raise GroupSpecError("unique_name cannot change once set: group %s has '%s', the task asks for '%s'"
                                  % (group["id"], current_unique, wanted_unique))
-        if spec.get("visibility") and kind != "microsoft365":
-            raise GroupSpecError("visibility applies to microsoft365 groups only; '%s' is a %s group" % (plan.key, kind))
+        if spec.get("visibility") == "HiddenMembership" and kind != "microsoft365":
+            raise GroupSpecError("visibility HiddenMembership is for microsoft365 groups only; '%s' is a %s group"
+                                 % (plan.key, kind))
+        if spec.get("security_enabled") is False and kind == "security":
+            raise GroupSpecError("security_enabled: group '%s' is a security group, which is always security-enabled"
+                                 % plan.key)
         if (spec.get("visibility") == "HiddenMembership") != (group.get("visibility") == "HiddenMembership") \
                 and spec.get("visibility"):
             raise GroupSpecError("visibility HiddenMembership is set at creation only (group '%s' has %s)"
@@ -374,12 +404,17 @@ class GroupManager:
         if not name:
             raise GroupSpecError("display_name is required to create group '%s'" % item_key(spec))
         types = ["Unified"] if kind == "microsoft365" else []
+        if spec.get("visibility") == "HiddenMembership" and kind != "microsoft365":
+            raise GroupSpecError("visibility HiddenMembership is for microsoft365 groups only; set group_type: "
+                                 "microsoft365 or use Private")
         body = {
             "displayName": name,
             "mailNickname": spec.get("mail_nickname") or derive_mail_nickname(spec.get("unique_name") or name),
             "mailEnabled": kind == "microsoft365",
-            # A Microsoft 365 group is a security principal only when role-assignable.
-            "securityEnabled": kind == "security" or bool(spec.get("is_assignable_to_role")),
+            # A Microsoft 365 group is a security principal when asked to be (group licensing needs it)
+            # or when role-assignable.
+            "securityEnabled": kind == "security" or bool(spec.get("is_assignable_to_role"))
+            or bool(spec.get("security_enabled")),
             "groupTypes": types,
         }
         if rule is not None:
@@ -404,6 +439,8 @@ class GroupManager:
                 continue
             if _norm_text(wanted) != _norm_text(group.get(prop)):
                 patch[prop] = wanted if wanted != "" else None
+        if spec.get("security_enabled") is not None and bool(spec["security_enabled"]) != bool(group.get("securityEnabled")):
+            patch["securityEnabled"] = bool(spec["security_enabled"])
         if spec.get("unique_name") and not group.get("uniqueName"):
             patch["uniqueName"] = spec["unique_name"]  # adopting a group found by display name
         types = list(group.get("groupTypes") or [])
@@ -440,18 +477,13 @@ class GroupManager:
         for obj in resolved.values():
             plan.names[obj["id"]] = principal_name(obj)
 
-        def ids(refs_):
-            return unique(resolved[r]["id"] for r in refs_ if r in resolved)
-
-        if wanted.get("set") is not None:
-            target = ids(wanted["set"])
-            adds = [i for i in target if i not in current_ids]
-            removes = [i for i in current_ids if i not in set(target)]
-            pending_adds = [r for r in wanted["set"] if r in pending]
-        else:
-            adds = [i for i in ids(wanted.get("add") or []) if i not in current_ids]
-            removes = [i for i in ids(wanted.get("remove") or []) if i in current_ids]
-            pending_adds = [r for r in (wanted.get("add") or []) if r in pending]
+        by_id = dict((obj["id"], obj) for obj in resolved.values())
+        adds, removes = relation_changes(wanted, current_ids, lambda ref: resolved[ref]["id"] if ref in resolved else None)
+        pending_adds = [r for r in (wanted.get("set") if wanted.get("set") is not None else wanted.get("add") or [])
+                        if r in pending]
+        self._check_nesting(plan, relation, current,
+                            [(plan.names[i], by_id[i]) for i in adds]
+                            + [(r, _planned_group(creating[r.lower()])) for r in pending_adds])
         if (group_id and group_id in adds) or any(creating.get(r.lower()) is plan for r in pending_adds):
             raise GroupSpecError("group '%s' cannot be a member or owner of itself" % plan.key)
         if relation == "members" and target_dynamic and (adds or removes or pending_adds):
@@ -466,6 +498,26 @@ class GroupManager:
                 "at least one owner; add the new owner in the same task" % (
                     plan.key, ", ".join(plan.names[i] for i in removes)))
         plan.changes[relation] = {"before": current_ids, "add": adds, "remove": removes, "pending": pending_adds}
+
+    def _check_nesting(self, plan, relation, current, added):
+        """Graph's rules for what may join a group (FIDELITY 7.4), checked before any write."""
+        target_unified = "Unified" in (current.get("groupTypes") or []) or plan.spec.get("group_type") == "microsoft365"
+        target_role = bool(current.get("isAssignableToRole") or plan.spec.get("is_assignable_to_role"))
+        for name, obj in added:
+            if not _is_group(obj):
+                continue
+            if relation == "owners":
+                reason = "owners must be users or service principals"
+            elif "Unified" in (obj.get("groupTypes") or []):
+                reason = "a Microsoft 365 group cannot be a member of another group"
+            elif target_unified:
+                reason = "a Microsoft 365 group cannot have groups as members"
+            elif target_role:
+                reason = "a role-assignable group (is_assignable_to_role) cannot have groups as members"
+            else:
+                continue
+            raise GroupSpecError("%s: group '%s' cannot be added to group '%s': %s (Microsoft Graph refuses it)"
+                                 % (relation, name, plan.key, reason))
 
     def _plan_delete(self, plan):
         group = plan.group
@@ -503,65 +555,72 @@ class GroupManager:
 
     # ---- apply ---------------------------------------------------------------
 
-    def _apply(self, plans):
+    def _object_wave(self, plans):
         for plan in plans:
             for relation, change in plan.changes.items():
                 plan.to_add[relation] = list(change["add"])
-        self._apply_creates([p for p in plans if p.action == "created"])
-        self._apply_restores([p for p in plans if p.action == "restored" and not p.failed])
-        self._resolve_pending([p for p in plans if not p.failed])
-        self._apply_patches([p for p in plans if p.patch and not p.failed])
-        # Owners first, so that replacing the owner of a Microsoft 365 group never leaves it without one.
-        self._apply_adds([p for p in plans if not p.failed], "owners")
-        self._apply_adds([p for p in plans if not p.failed], "members")
-        self._apply_removes([p for p in plans if not p.failed], "members")
-        self._apply_removes([p for p in plans if not p.failed], "owners")
-        self._apply_deletes([p for p in plans if p.action == "deleted" and not p.failed])
+        return ([self._create_write(p) for p in plans if p.action == "created"]
+                + [self._restore_write(p) for p in plans if p.action == "restored"])
 
-    def _run_batch(self, entries):
-        """entries: [(plan, request, context)]; a failed request fails its plan
-        (the first failure is the one reported). Returns the results."""
-        entries = [e for e in entries if not e[0].failed]
-        if not entries:
-            return []
-        results = self.client.batch([entry[1] for entry in entries])
-        for (plan, _request, context), result in zip(entries, results):
-            if not result.ok:
-                self._fail(plan, result.error, context)
-        return results
+    def _update_wave(self, plans):
+        self._resolve_pending(plans)
+        live = [p for p in plans if not p.failed and p.action != "deleted"]
+        return ([Write(p, "PATCH", "/groups/%s" % p.group_id, p.patch, "update group %s" % p.key) for p in live if p.patch]
+                + [self._ref_write(p, "owners", object_id) for p in live for object_id in p.to_add["owners"]])
 
-    @staticmethod
-    def _fail(plan, error, context):
-        if not plan.failed:
-            error.context = context
-            plan.error = error
+    def _remove_wave(self, plans, relation):
+        return [self._remove_write(p, relation, object_id) for p in plans if p.action != "deleted"
+                for object_id in p.changes.get(relation, {}).get("remove", [])]
 
-    def _apply_creates(self, plans):
-        entries = []
-        for plan in plans:
-            body = dict(plan.create_body)
-            # The first references ride on the create: at most 20 in total, owners first.
-            owners = plan.to_add["owners"][:BIND_LIMIT]
-            members = plan.to_add["members"][:BIND_LIMIT - len(owners)]
-            if owners:
-                body["owners@odata.bind"] = [directory_object_url(i) for i in owners]
-            if members:
-                body["members@odata.bind"] = [directory_object_url(i) for i in members]
-            plan.to_add["owners"] = plan.to_add["owners"][len(owners):]
-            plan.to_add["members"] = plan.to_add["members"][len(members):]
-            entries.append((plan, {"method": "POST", "url": "/groups", "body": body}, "create group %s" % plan.key))
-        for (plan, _request, _context), result in zip(entries, self._run_batch(entries)):
-            if result.ok:
-                plan.group = result.body
-                self.directory.add_groups([result.body])
+    def _delete_wave(self, plans):
+        return [self._delete_writes(p) for p in plans if p.action == "deleted"]
 
-    def _apply_restores(self, plans):
-        entries = [(p, {"method": "POST", "url": "/directory/deletedItems/%s/restore" % p.deleted["id"]},
-                    "restore group %s" % p.key) for p in plans]
-        for (plan, _request, _context), result in zip(entries, self._run_batch(entries)):
-            if result.ok:
-                plan.group = dict(plan.deleted, **(result.body or {}))
-                self.directory.add_groups([plan.group])
+    def _create_write(self, plan):
+        """A group with a unique_name is created by the upsert, so a retried or concurrent create
+        cannot make a twin (FIDELITY 7.2); without one, by POST with the first references bound."""
+        unique_name = plan.spec.get("unique_name")
+        if unique_name:
+            body = dict((k, v) for k, v in plan.create_body.items() if k != "uniqueName")
+            return Write(plan, "PATCH", alternate_key_path("groups", "uniqueName", unique_name), body,
+                         "create group %s" % plan.key, headers={"Prefer": "create-if-missing"},
+                         on_success=lambda answer: self._created(plan, answer or self._read_by_unique_name(plan)))
+        body = dict(plan.create_body)
+        # The first references ride on the create (documented for POST only): 20 in all, owners first.
+        owners = plan.to_add["owners"][:BIND_LIMIT]
+        members = plan.to_add["members"][:BIND_LIMIT - len(owners)]
+        if owners:
+            body["owners@odata.bind"] = [self._bind_url(i) for i in owners]
+        if members:
+            body["members@odata.bind"] = [self._bind_url(i) for i in members]
+        plan.to_add["owners"] = plan.to_add["owners"][len(owners):]
+        plan.to_add["members"] = plan.to_add["members"][len(members):]
+        return Write(plan, "POST", "/groups", body, "create group %s" % plan.key,
+                     on_success=lambda answer: self._created(plan, answer),
+                     reread=lambda: self._read_by_display_name(plan))
+
+    def _created(self, plan, group):
+        plan.group = group
+        self.sender.created(group["id"])
+        self.directory.add_groups([group])
+
+    def _read_by_unique_name(self, plan):
+        """The group the upsert updated (it answers 204 without a body)."""
+        return self.client.get(alternate_key_path("groups", "uniqueName", plan.spec["unique_name"]),
+                               params={"$select": ",".join(GROUP_SELECT)}, retry_not_found=REPLICATION_WAIT)
+
+    def _read_by_display_name(self, plan):
+        """After a lost answer to a create: the group, if the create landed."""
+        found = self.client.list("/groups", select=GROUP_SELECT,
+                                 filter="displayName eq %s" % odata_literal(plan.create_body["displayName"]))
+        return found[0] if len(found) == 1 else None
+
+    def _restore_write(self, plan):
+        def restored(answer):
+            plan.group = dict(plan.deleted, **(answer or {}))
+            self.sender.created(plan.group["id"])
+            self.directory.add_groups([plan.group])
+        return Write(plan, "POST", "/directory/deletedItems/%s/restore" % plan.deleted["id"],
+                     context="restore group %s" % plan.key, on_success=restored, done_if=restored_if_gone)
 
     def _resolve_pending(self, plans):
         """Bind the groups this run has just created (nested groups in one task)."""
@@ -572,95 +631,67 @@ class GroupManager:
                 try:
                     resolved = self.directory.groups(change["pending"])
                 except ReferenceError as exc:
-                    plan.error = exc
+                    plan.fail(exc)
                     continue
                 for ref in change["pending"]:
                     plan.names[resolved[ref]["id"]] = principal_name(resolved[ref])
                     plan.to_add[relation].append(resolved[ref]["id"])
 
-    def _apply_patches(self, plans):
-        entries = [(p, {"method": "PATCH", "url": "/groups/%s" % p.group_id, "body": p.patch},
-                    "update group %s" % p.key) for p in plans]
-        self._run_batch(entries)
+    def _bind_url(self, object_id):
+        return directory_object_url(self.client.base_url, object_id)
 
-    def _apply_adds(self, plans, relation):
-        """Adds go 20 per @odata.bind PATCH, all groups' PATCHes in shared $batch
-        calls. A PATCH is all-or-nothing: one refused because a reference
-        already exists (someone added it meanwhile) is redone one by one."""
-        entries, chunks = [], []
+    def _ref_write(self, plan, relation, object_id):
+        """Add one member or owner (owners only this way: FIDELITY 7.4)."""
+        return Write(plan, "POST", "/groups/%s/%s/$ref" % (plan.group_id, relation),
+                     odata_ref(self.client.base_url, object_id),
+                     "add %s %s to group %s" % (relation[:-1], plan.names.get(object_id, object_id), plan.key))
+
+    def _member_wave(self, plans):
+        """Members go 20 per members@odata.bind PATCH. A PATCH is all or nothing: one refused
+        because a reference already exists (added meanwhile) is redone one member at a time."""
+        writes = []
+        self._singles = []
+
+        def redo_one_by_one(plan, chunk):
+            def on_conflict(_error, _lost_response):
+                self._singles.extend(self._ref_write(plan, "members", object_id) for object_id in chunk)
+                return {}
+            return on_conflict
+
         for plan in plans:
-            ids = plan.to_add[relation]
+            if plan.action == "deleted":
+                continue
+            ids = plan.to_add["members"]
             for start in range(0, len(ids), BIND_LIMIT):
                 chunk = ids[start:start + BIND_LIMIT]
-                body = {"%s@odata.bind" % relation: [directory_object_url(i) for i in chunk]}
-                entries.append((plan, {"method": "PATCH", "url": "/groups/%s" % plan.group_id, "body": body},
-                                "add %s to group %s" % (relation, plan.key)))
-                chunks.append(chunk)
-        if not entries:
-            return
-        retry = []
-        results = self.client.batch([entry[1] for entry in entries])
-        for (plan, _request, context), chunk, result in zip(entries, chunks, results):
-            if result.ok:
-                continue
-            if _already_exists(result):
-                retry.extend((plan, object_id, context) for object_id in chunk)
-            else:
-                self._fail(plan, result.error, context)
-        self._add_one_by_one(retry, relation)
+                body = {"members@odata.bind": [self._bind_url(i) for i in chunk]}
+                writes.append(Write(plan, "PATCH", "/groups/%s" % plan.group_id, body,
+                                    "add members to group %s" % plan.key, on_conflict=redo_one_by_one(plan, chunk)))
+        return writes
 
-    def _add_one_by_one(self, items, relation):
-        entries = [(plan, {"method": "POST", "url": "/groups/%s/%s/$ref" % (plan.group_id, relation),
-                           "body": {"@odata.id": directory_object_url(object_id)}}, context)
-                   for plan, object_id, context in items if not plan.failed]
-        if not entries:
-            return
-        results = self.client.batch([entry[1] for entry in entries])
-        for (plan, _request, context), result in zip(entries, results):
-            if not result.ok and not _already_exists(result):
-                self._fail(plan, result.error, context)
+    def _single_member_wave(self, plans):
+        return [write for write in self._singles if not write.plan.failed]
 
-    def _apply_removes(self, plans, relation):
-        entries = []
-        for plan in plans:
-            for object_id in plan.changes.get(relation, {}).get("remove", []):
-                entries.append((plan, {"method": "DELETE",
-                                       "url": "/groups/%s/%s/%s/$ref" % (plan.group_id, relation, object_id)},
-                                "remove %s %s from group %s" % (
-                                    relation[:-1], plan.names.get(object_id, object_id), plan.key)))
-        if not entries:
-            return
-        results = self.client.batch([entry[1] for entry in entries])
-        for (plan, _request, context), result in zip(entries, results):
-            if result.ok or result.status == 404:
-                continue  # not a member any more: the outcome we wanted
-            error = result.error
-            if LAST_OWNER in (error.message or ""):
-                error.message += " Add another owner to the group first."
-            self._fail(plan, error, context)
+    def _remove_write(self, plan, relation, object_id):
+        context = "remove %s %s from group %s" % (relation[:-1], plan.names.get(object_id, object_id), plan.key)
+        if relation == "owners":
+            context += " (a Microsoft 365 group keeps at least one owner: add another owner first)"
+        return Write(plan, "DELETE", "/groups/%s/%s/%s/$ref" % (plan.group_id, relation, object_id), context=context)
 
-    def _apply_deletes(self, plans):
-        entries = []
-        for plan in plans:
-            if plan.group is not None:
-                entries.append((plan, {"id": "delete-%d" % plan.index, "method": "DELETE",
-                                       "url": "/groups/%s" % plan.group["id"]}, "delete group %s" % plan.key))
-            if plan.purge:
-                request = {"id": "purge-%d" % plan.index, "method": "DELETE",
-                           "url": "/directory/deletedItems/%s" % plan.group_id}
-                if plan.group is not None:
-                    request["depends_on"] = ["delete-%d" % plan.index]
-                entries.append((plan, request, "permanently delete group %s" % plan.key))
-        self._run_batch(entries)
-        for plan in plans:
-            if plan.group is not None and not plan.failed:
-                self.directory.forget_group(plan.group["id"])
+    def _delete_writes(self, plan):
+        writes = []
+        if plan.group is not None:
+            writes.append(Write(plan, "DELETE", "/groups/%s" % plan.group["id"], context="delete group %s" % plan.key))
+        if plan.purge:
+            writes.append(Write(plan, "DELETE", "/directory/deletedItems/%s" % plan.group_id,
+                                context="permanently delete group %s" % plan.key))
+        return writes
 
     # ---- results -------------------------------------------------------------
 
     def _result(self, plan):
         if plan.failed:
-            return failed_item(plan.key, plan.error)
+            return failed_item(plan.key, plan.error, written=plan.written, not_attempted=plan.not_attempted)
         current = plan.group if plan.action != "created" else None
         before = group_to_options(plan.deleted if plan.action == "restored" else current) \
             if (current or plan.deleted) else {}
@@ -696,8 +727,28 @@ def _predicted(plan, check_mode):
     return group_to_options(merged)
 
 
-def _already_exists(result):
-    return result.status == 400 and ALREADY_EXISTS in (result.error.message or "")
+def _refuse_repeats(plans):
+    """A group named twice in one task would be created twice: refused before any write."""
+    seen = {}
+    for plan in plans:
+        if plan.failed:
+            continue
+        key = (plan.key or "").lower()
+        if key in seen:
+            plan.fail(GroupSpecError("group '%s' appears more than once in groups (first as item %d); list it once"
+                                     % (plan.key, seen[key] + 1)))
+        else:
+            seen[key] = plan.index
+
+
+def _is_group(obj):
+    return obj.get("@odata.type") == "#microsoft.graph.group" or "groupTypes" in obj
+
+
+def _planned_group(plan):
+    """A group this run creates, in Graph's shape as far as nesting rules go."""
+    body = plan.create_body or {"groupTypes": ["Unified"] if plan.spec.get("group_type") == "microsoft365" else []}
+    return dict(body, **{"@odata.type": "#microsoft.graph.group"})
 
 
 def _comparable(options):

@@ -31,12 +31,15 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported
     from urlparse import urlsplit
 
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import (
+from ansible_collections.m365.cloud_identity.plugins.module_utils import engine
+from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write, restored_if_gone
+from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
     attribute_diff,
     failed_item,
     item_result,
 )
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import read_domains
+from ansible_collections.m365.cloud_identity.plugins.module_utils.relations import odata_literal
 from ansible_collections.m365.cloud_identity.plugins.module_utils.users import (
     usage_location_problem,
     USER_ATTRIBUTES,
@@ -92,7 +95,6 @@ MAX_EMAIL_LENGTH = 254
 
 # Retry of writes and reads on a guest Graph created or restored a moment ago
 # (replication lag, FIDELITY 2.8): waits 0.5, 1, 2, 4, 8 seconds at most.
-NOT_FOUND_WAITS = (0.5, 1, 2, 4, 8)
 
 
 class GuestInputError(ValueError):
@@ -268,18 +270,14 @@ def is_external(doc):
     return doc.get("userType") == "Guest" or "#EXT#" in (doc.get("userPrincipalName") or "").upper()
 
 
-def odata_string(value):
-    return "'%s'" % value.replace("'", "''")
-
-
 # ---- planning ----------------------------------------------------------------------
 
-class GuestPlan(object):
+class GuestPlan(Plan):
     """What one item needs: the steps, then what happened to it."""
 
     def __init__(self, spec, current=None, deleted=None):
+        super(GuestPlan, self).__init__(0, spec, spec["email"])
         self.spec = spec
-        self.key = spec["email"]
         self.current = current      # the live guest user, if any
         self.deleted = deleted      # the soft-deleted guest user, if any
         self.action = "unchanged"
@@ -292,17 +290,18 @@ class GuestPlan(object):
         # Filled in while applying.
         self.user_id = (current or deleted or {}).get("id")
         self.redeem_url = None
-        self.error = None
         self.fetched = None         # the guest as read after an invitation
-
-    @property
-    def failed(self):
-        return self.error is not None
 
 
 def plan_guest(spec, current, deleted):
     """Decide the steps for one item from the guest as Graph has it."""
-    plan = GuestPlan(spec, current, deleted)
+    return decide_guest(GuestPlan(spec, current, deleted))
+
+
+def decide_guest(plan):
+    """Fill in the steps of a plan whose current and deleted guest have been read."""
+    spec, current, deleted = plan.spec, plan.current, plan.deleted
+    plan.user_id = (current or deleted or {}).get("id")
     if spec["state"] == "absent":
         if current:
             plan.delete = True
@@ -424,7 +423,8 @@ def plan_result(plan, default_domain, now_text):
         guest = guest_view(known, plan.key) if known else None
         if guest is not None and plan.redeem_url:
             guest["redeem_url"] = plan.redeem_url
-        return failed_item(plan.key, plan.error, obj=guest)
+        return failed_item(plan.key, plan.error, obj=guest, written=plan.written,
+                           not_attempted=plan.not_attempted)
     doc = predicted_guest(plan, default_domain, now_text)
     guest = guest_view(doc, plan.key) if (plan.current or plan.deleted or plan.invitation) else None
     if guest is not None and plan.redeem_url:
@@ -440,7 +440,7 @@ def read_guests(client):
 
 def read_b2b_member(client, address):
     """A B2B member (userType Member) is not in the guest list: find it by address."""
-    text = odata_string(address)
+    text = odata_literal(address)
     docs = client.list("/users", select=GUEST_SELECT,
                        filter="mail eq %s or otherMails/any(x:x eq %s)" % (text, text))
     return GuestIndex([doc for doc in docs if is_external(doc)]).find(address)
@@ -451,115 +451,93 @@ def read_deleted_guests(client):
     return [doc for doc in docs if is_external(doc)]
 
 
-def build_plans(client, specs):
-    """Read the tenant once and plan every item; lookups that fail fail their item."""
-    index = GuestIndex(read_guests(client))
-    found = []
-    for spec in specs:
-        try:
-            current = index.find(spec["email"])
-            if current is None and spec.get("invited_user_type") == "member":
-                current = read_b2b_member(client, spec["email"])
-            found.append((spec, current, None))
-        except ValueError as error:
-            found.append((spec, None, error))
+class GuestRun(object):
+    """aad_guest's parts of the engine's fixed run: read, decide, and the waves of writes."""
 
-    need_deleted = any(error is None and current is None and (spec["state"] == "present" or spec.get("permanent"))
-                       for spec, current, error in found)
-    deleted_index = GuestIndex(read_deleted_guests(client) if need_deleted else [])
-    plans = []
-    for spec, current, error in found:
-        deleted = None
-        if error is None and current is None:
+    def __init__(self, client, sleep=time.sleep):
+        self.client = client
+        self.sender = Sender(client, sleep=sleep)
+
+    def plan(self, index, spec):
+        plan = GuestPlan(spec)
+        plan.index = index
+        return plan
+
+    def validate(self, plans):
+        """validate_specs and check_domains ran before: a bad item fails the task before any read."""
+
+    def read(self, plans):
+        """Read the guests once (and deleted guests only if needed); a lookup that fails fails its item."""
+        index = GuestIndex(read_guests(self.client))
+        for plan in plans:
             try:
-                deleted = deleted_index.find(spec["email"])
-            except ValueError as lookup_error:
-                error = lookup_error
-        if error is not None:
-            plan = GuestPlan(spec)
-            plan.error = error
-            plans.append(plan)
-            continue
-        plans.append(plan_guest(spec, current, deleted))
-    return plans
+                plan.current = index.find(plan.spec["email"])
+                if plan.current is None and plan.spec.get("invited_user_type") == "member":
+                    plan.current = read_b2b_member(self.client, plan.spec["email"])
+            except ValueError as error:
+                plan.fail(error)
+        wanted = [p for p in plans if not p.failed and p.current is None
+                  and (p.spec["state"] == "present" or p.spec.get("permanent"))]
+        deleted_index = GuestIndex(read_deleted_guests(self.client) if wanted else [])
+        for plan in wanted:
+            try:
+                plan.deleted = deleted_index.find(plan.spec["email"])
+            except ValueError as error:
+                plan.fail(error)
+
+    def decide(self, plan):
+        decide_guest(plan)
+
+    def waves(self):
+        """Restore, invite, update, read back the new guests, delete, purge."""
+        return [self._restore_wave, self._invite_wave, self._update_wave, self._read_wave, self._delete_wave,
+                self._purge_wave]
+
+    def _write(self, plan, verb, method, url, body=None, on_success=None, done_if=None):
+        return Write(plan, method, url, body, describe(plan, verb), done_if=done_if,
+                     on_success=(lambda answer: on_success(plan, answer)) if on_success else None)
+
+    def _restore_wave(self, plans):
+        def restored(plan, _answer):
+            self.sender.created(plan.user_id)
+        return [self._write(p, "restore", "POST", "/directory/deletedItems/%s/restore" % p.user_id,
+                            on_success=restored, done_if=restored_if_gone) for p in plans if p.restore]
+
+    def _invite_wave(self, plans):
+        def invited(plan, body):
+            plan.user_id = ((body or {}).get("invitedUser") or {}).get("id") or plan.user_id
+            plan.redeem_url = (body or {}).get("inviteRedeemUrl")
+            if not plan.current:
+                self.sender.created(plan.user_id)
+        return [self._write(p, "invite", "POST", "/invitations", p.invitation, on_success=invited)
+                for p in plans if p.invitation]
+
+    def _update_wave(self, plans):
+        return [self._write(p, "update", "PATCH", "/users/%s" % p.user_id, p.patch)
+                for p in plans if p.patch and p.user_id]
+
+    def _read_wave(self, plans):
+        """The invitation answers with the user's id only: read each new guest once."""
+        def fetched(plan, body):
+            plan.fetched = body
+        return [self._write(p, "read", "GET", "/users/%s?$select=%s" % (p.user_id, ",".join(GUEST_SELECT)),
+                            on_success=fetched) for p in plans if p.invitation and not p.current and p.user_id]
+
+    def _delete_wave(self, plans):
+        def deleted(plan, _answer):
+            self.sender.created(plan.user_id)  # its deleted item may take a moment to appear
+        return [self._write(p, "remove", "DELETE", "/users/%s" % p.user_id, on_success=deleted)
+                for p in plans if p.delete]
+
+    def _purge_wave(self, plans):
+        return [self._write(p, "permanently delete", "DELETE", "/directory/deletedItems/%s" % p.user_id)
+                for p in plans if p.purge]
 
 
 # ---- applying ----------------------------------------------------------------------
 
 def describe(plan, verb):
     return "%s guest %s" % (verb, plan.key)
-
-
-def run_step(client, plans, build_request, verb, on_success=None, retry_not_found=False, sleep=time.sleep):
-    """Send one request per plan through $batch; a failure fails its plan only.
-
-    With retry_not_found, a 404 (a guest created or restored a moment ago that
-    has not replicated yet) is re-sent after a growing wait.
-    """
-    pending = [plan for plan in plans if not plan.failed]
-    waits = list(NOT_FOUND_WAITS) if retry_not_found else []
-    while pending:
-        requests = [dict(build_request(plan), id=str(index)) for index, plan in enumerate(pending)]
-        results = client.batch(requests)
-        retry = []
-        for plan, result in zip(pending, results):
-            if result.ok:
-                if on_success is not None:
-                    on_success(plan, result.body)
-                continue
-            if result.status == 404 and waits:
-                retry.append(plan)
-                continue
-            plan.error = with_context(result.error, describe(plan, verb))
-        if not retry:
-            return
-        sleep(waits.pop(0))
-        pending = retry
-
-
-def with_context(error, context):
-    error.context = context
-    return error
-
-
-def apply_plans(client, plans, sleep=time.sleep):
-    """Restore, invite, update, read back, delete and purge: one $batch per step."""
-    created = set()  # plans whose user appeared just now (replication lag applies)
-
-    restores = [p for p in plans if p.restore]
-    run_step(client, restores, lambda p: {"method": "POST", "url": "/directory/deletedItems/%s/restore" % p.user_id},
-             "restore", sleep=sleep)
-    created.update(id(p) for p in restores)
-
-    def invited(plan, body):
-        plan.user_id = ((body or {}).get("invitedUser") or {}).get("id") or plan.user_id
-        plan.redeem_url = (body or {}).get("inviteRedeemUrl")
-        if not plan.current:
-            created.add(id(plan))
-
-    invitations = [p for p in plans if p.invitation]
-    run_step(client, invitations, lambda p: {"method": "POST", "url": "/invitations", "body": p.invitation},
-             "invite", on_success=invited, sleep=sleep)
-
-    patches = [p for p in plans if p.patch and p.user_id]
-    run_step(client, patches, lambda p: {"method": "PATCH", "url": "/users/%s" % p.user_id, "body": p.patch},
-             "update", retry_not_found=any(id(p) in created for p in patches), sleep=sleep)
-
-    # The invitation answers with the user's id only: read the new guest once.
-    new_guests = [p for p in invitations if not p.current and p.user_id]
-
-    def fetched(plan, body):
-        plan.fetched = body
-
-    run_step(client, new_guests,
-             lambda p: {"method": "GET", "url": "/users/%s?$select=%s" % (p.user_id, ",".join(GUEST_SELECT))},
-             "read", on_success=fetched, retry_not_found=True, sleep=sleep)
-
-    deletes = [p for p in plans if p.delete]
-    run_step(client, deletes, lambda p: {"method": "DELETE", "url": "/users/%s" % p.user_id}, "remove", sleep=sleep)
-    purges = [p for p in plans if p.purge]
-    run_step(client, purges, lambda p: {"method": "DELETE", "url": "/directory/deletedItems/%s" % p.user_id},
-             "permanently delete", retry_not_found=True, sleep=sleep)
 
 
 def now_utc():
@@ -578,9 +556,7 @@ def manage_guests(client, specs, check_mode, sleep=time.sleep):
     validate_specs(specs)
     verified, default_domain = read_domains(client)
     check_domains(specs, verified)
-    plans = build_plans(client, specs)
-    if not check_mode:
-        apply_plans(client, plans, sleep=sleep)
+    plans = engine.run(GuestRun(client, sleep=sleep), specs, check_mode)
     now_text = iso_z(now_utc())
     return [plan_result(plan, default_domain, now_text) for plan in plans]
 

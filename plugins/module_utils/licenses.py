@@ -20,12 +20,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import difflib
+import time
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils import sku_reference
+from ansible_collections.m365.cloud_identity.plugins.module_utils import engine
+from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import quote_key
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import failed_item, item_result
+from ansible_collections.m365.cloud_identity.plugins.module_utils.results import failed_item, item_result
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import (
     IN_CHUNK,
+    REPLICATION_WAIT,
     Directory,
     ReferenceError,
     chunks,
@@ -39,10 +43,14 @@ SKU_SELECT = ["skuId", "skuPartNumber", "capabilityStatus", "appliesTo", "prepai
               "servicePlans"]
 USER_SELECT = ["id", "userPrincipalName", "displayName", "usageLocation", "assignedLicenses",
                "licenseAssignmentStates"]
-GROUP_SELECT = ["id", "displayName", "uniqueName", "assignedLicenses"]
+GROUP_SELECT = ["id", "displayName", "uniqueName", "assignedLicenses", "securityEnabled"]
 MEMBER_SELECT = ["id", "userPrincipalName", "displayName", "usageLocation", "licenseAssignmentStates"]
 
 USER_TYPE = "#microsoft.graph.user"
+# Seconds a task waits for Graph to apply a group's licences to its members; after that the result says
+# the group is still processing (a large group can take minutes).
+GROUP_PROCESSING_WAIT = 30
+PROCESSING_COMPLETE = "ProcessingComplete"
 FULL_READ_THRESHOLD = 45    # above this many users, one full list read is cheaper
 CLOSE_MATCHES = 5
 
@@ -541,6 +549,10 @@ USAGE_LOCATION_MSG = (
     "have one. Set usage_location (a two-letter country code such as US) with "
     "m365.cloud_identity.aad_user first."
 )
+NOT_SECURITY_ENABLED_MSG = (
+    "Group %s is not security-enabled, and Microsoft 365 assigns licences only to security-enabled groups. "
+    "Set security_enabled: true on it with m365.cloud_identity.aad_group first."
+)
 OVERCOMMIT_MSG = (
     "Not enough free seats for this task, so nothing was changed: %s. Add seats to the subscription, "
     "assign fewer licences, or set allow_overcommit: true to send the assignments anyway (Graph then "
@@ -548,25 +560,21 @@ OVERCOMMIT_MSG = (
 )
 
 
-class Assignment:
+class Assignment(Plan):
     """One target (a user or a group) and the licences wanted on it."""
 
-    def __init__(self, target_type, ref, licenses):
+    def __init__(self, target_type, ref, licenses, index=0):
+        super(Assignment, self).__init__(index, licenses, ref)
         self.target_type = target_type
         self.ref = ref
         self.licenses = licenses
         self.desired = None
         self.target = None
         self.members = None
-        self.error = None
-        self.current = None
         self.after = None
         self.add = []
         self.remove = []
-
-    @property
-    def key(self):
-        return self.ref
+        self.processing = None      # a group's licenseProcessingState after the assignment
 
     @property
     def changed(self):
@@ -592,7 +600,7 @@ def parse_assignments(single, assignments):
             raise LicenseError("%s: give exactly one of user or group" % where)
         if item.get("licenses") is None:
             raise LicenseError("%s: licenses is required ({add, remove or set})" % where)
-        parsed.append(Assignment(targets[0], item[targets[0]], item["licenses"]))
+        parsed.append(Assignment(targets[0], item[targets[0]], item["licenses"], index))
     return parsed
 
 
@@ -604,6 +612,9 @@ class LicenseRun:
         self.check_mode = check_mode
         self.allow_overcommit = allow_overcommit
         self.reader = TargetReader(client)
+        self.sender = Sender(client)
+        self._clock = time.monotonic
+        self._sleep = time.sleep
         self.catalog = None
         self.warnings = []
 
@@ -613,22 +624,54 @@ class LicenseRun:
         Raises LicenseError, before any write, when the run needs more seats
         than are free.
         """
-        self.catalog = SkuCatalog.read(self.client)
-        self._resolve(assignments)
-        self._read_targets(assignments)
-        self._plan(assignments)
-        self._check_seats(assignments)
-        if not self.check_mode:
-            self._apply([a for a in assignments if a.error is None and a.changed])
+        engine.run(self, assignments, self.check_mode)
         results = []
         for assignment in assignments:
             if assignment.error is not None:
-                results.append(failed_item(assignment.key, assignment.error, obj=self._object(assignment)))
+                results.append(failed_item(assignment.key, assignment.error, obj=self._object(assignment),
+                                           written=assignment.written, not_attempted=assignment.not_attempted))
                 continue
-            action = "updated" if assignment.changed else "unchanged"
-            results.append(item_result(assignment.key, action, obj=self._object(assignment),
+            results.append(item_result(assignment.key, assignment.action, obj=self._object(assignment),
                                        diff=self._diff(assignment)))
         return results
+
+    # ---- the engine's protocol (engine.run calls these in this order) ------
+
+    def plan(self, index, assignment):
+        assignment.index = index
+        return assignment
+
+    def validate(self, assignments):
+        self.catalog = SkuCatalog.read(self.client)
+        self._resolve(assignments)
+
+    def read(self, assignments):
+        self._read_targets(assignments)
+
+    def decide(self, assignment):
+        self._plan([assignment])
+        assignment.action = "updated" if assignment.changed else "unchanged"
+
+    def preview(self, assignments):
+        """Check mode reports a seat shortfall as the real run would."""
+        self._check_seats(assignments)
+
+    def waves(self):
+        return [self._assign_wave, self._processing_wave]
+
+    def _assign_wave(self, assignments):
+        self._check_seats(assignments)  # raises before anything is sent
+        return [Write(a, "POST", a.assign_url(), a.body(), "assign licences to %s %s" % (a.target_type, a.ref))
+                for a in assignments]
+
+    def _processing_wave(self, assignments):
+        """No writes: wait for the groups' licence processing, then re-read their members."""
+        for assignment in assignments:
+            if assignment.target_type == "group":
+                assignment.processing = self._await_group_processing(assignment.target["id"])
+                # Re-read: members whose inherited licence failed (no seats, ...).
+                assignment.members = self.reader.members(assignment.target["id"])
+        return []
 
     def _resolve(self, assignments):
         for assignment in assignments:
@@ -665,6 +708,8 @@ class LicenseRun:
             assignment.after, assignment.add, assignment.remove = plan_changes(assignment.current, assignment.desired)
             if assignment.target_type == "user":
                 self._check_user(assignment)
+            elif assignment.add and not assignment.target.get("securityEnabled"):
+                assignment.error = LicenseError(NOT_SECURITY_ENABLED_MSG % assignment.ref)
 
     def _check_user(self, assignment):
         user = assignment.target
@@ -696,20 +741,19 @@ class LicenseRun:
             raise LicenseError(OVERCOMMIT_MSG % "; ".join(shortfalls))
         self.warnings.append("allow_overcommit: assigning beyond the free seats (%s)" % "; ".join(shortfalls))
 
-    def _apply(self, assignments):
-        if not assignments:
-            return
-        requests = [{"id": str(index), "method": "POST", "url": a.assign_url(), "body": a.body()}
-                    for index, a in enumerate(assignments)]
-        for assignment, result in zip(assignments, self.client.batch(requests)):
-            if not result.ok:
-                error = result.error
-                error.context = "assign licences to %s %s" % (assignment.target_type, assignment.ref)
-                assignment.error = error
-        for assignment in assignments:
-            if assignment.error is None and assignment.target_type == "group":
-                # Re-read: members whose inherited licence failed (no seats, ...).
-                assignment.members = self.reader.members(assignment.target["id"])
+    def _await_group_processing(self, group_id):
+        """Group licences reach members asynchronously (FIDELITY 7.6): wait, within GROUP_PROCESSING_WAIT,
+        for licenseProcessingState to say ProcessingComplete. Returns the last state seen."""
+        deadline = self._clock() + GROUP_PROCESSING_WAIT
+        wait = 0.5
+        while True:
+            group = self.client.get("/groups/%s" % quote_key(group_id), params={"$select": "id,licenseProcessingState"},
+                                    retry_not_found=REPLICATION_WAIT) or {}
+            state = (group.get("licenseProcessingState") or {}).get("state") or PROCESSING_COMPLETE
+            if state == PROCESSING_COMPLETE or self._clock() + wait > deadline:
+                return state
+            self._sleep(wait)
+            wait = min(wait * 2, 4.0)
 
     def _object(self, assignment):
         if assignment.target is None:
@@ -730,6 +774,8 @@ class LicenseRun:
             obj["unique_name"] = target.get("uniqueName")
             obj["member_count"] = len(assignment.members or [])
             obj["members_in_error"] = members_in_error(self.catalog, target["id"], assignment.members or [])
+            if assignment.processing is not None:
+                obj["license_processing_state"] = assignment.processing
         return obj
 
     def _diff(self, assignment):

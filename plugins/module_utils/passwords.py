@@ -16,7 +16,11 @@ No Ansible imports: the sandbox and unit tests use this file directly.
 
 from __future__ import annotations
 
+import datetime
+import json
+import os
 import secrets
+import stat
 import string
 
 MIN_LENGTH = 8
@@ -87,3 +91,57 @@ def generate_password(length=GENERATED_LENGTH):
         swap = secrets.randbelow(index + 1)
         chars[index], chars[swap] = chars[swap], chars[index]
     return "".join(chars)
+
+
+# ---- the password file -----------------------------------------------------------------------
+
+class PasswordFileError(ValueError):
+    """A password file the module must not write to; raised before any write to the tenant."""
+
+
+class PasswordFile(object):
+    """Where the passwords a task set or generated go: never into results, logs or diffs.
+
+    One JSON object per line, appended: ``{"user_principal_name", "id",
+    "password", "action", "time"}``. The file is created with mode 0600; an
+    existing file that its group or others can read is refused, as is a
+    directory that does not exist, both before anything is written to the tenant.
+    """
+
+    def __init__(self, path, clock=None):
+        self.path = path
+        self._clock = clock
+        self._handle = None
+
+    def check(self):
+        """Raise PasswordFileError when the file cannot be used safely."""
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            raise PasswordFileError("password_file: directory %s does not exist; create it (mode 0700) or choose "
+                                    "another path" % directory)
+        if os.path.isdir(self.path):
+            raise PasswordFileError("password_file: %s is a directory; give the path of a file" % self.path)
+        if os.path.exists(self.path):
+            mode = stat.S_IMODE(os.stat(self.path).st_mode)
+            if mode & 0o077:
+                raise PasswordFileError("password_file: %s has mode %04o, so others could read the passwords; "
+                                        "chmod 600 it or choose a new file" % (self.path, mode))
+        if not os.access(directory if not os.path.exists(self.path) else self.path, os.W_OK):
+            raise PasswordFileError("password_file: %s is not writable" % self.path)
+
+    def append(self, user_principal_name, object_id, password, action):
+        """Add one line and flush it at once, so nothing set is lost if the task stops later."""
+        if self._handle is None:
+            descriptor = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            self._handle = os.fdopen(descriptor, "a")
+        moment = self._clock() if self._clock else datetime.datetime.now(datetime.timezone.utc)
+        record = {"user_principal_name": user_principal_name, "id": object_id, "password": password,
+                  "action": action, "time": moment.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        self._handle.write(json.dumps(record, sort_keys=True) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def close(self):
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None

@@ -25,6 +25,7 @@ import re
 import time
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError, quote_key
+from ansible_collections.m365.cloud_identity.plugins.module_utils.relations import alternate_key_path, odata_literal
 
 USER_TYPE = "#microsoft.graph.user"
 GROUP_TYPE = "#microsoft.graph.group"
@@ -64,11 +65,6 @@ def principal_name(obj):
     return obj.get("userPrincipalName") or obj.get("displayName") or obj.get("id")
 
 
-def odata_literal(value):
-    """An OData string literal: single quotes doubled."""
-    return "'" + value.replace("'", "''") + "'"
-
-
 def in_filter(prop, values):
     """`prop in ('a', 'b')`; Graph takes at most IN_CHUNK values."""
     return "%s in (%s)" % (prop, ", ".join(odata_literal(v) for v in values))
@@ -86,11 +82,6 @@ def unique(values):
             seen.add(value)
             ordered.append(value)
     return ordered
-
-
-def directory_object_url(object_id):
-    """What @odata.id and @odata.bind take to name a user or group."""
-    return "https://graph.microsoft.com/v1.0/directoryObjects/%s" % object_id
 
 
 def read_domains(client):
@@ -196,6 +187,10 @@ class Directory:
                 ref=unresolved[0])
         return dict((r, self._cached_user(r)) for r in refs)
 
+    def cached_user(self, ref):
+        """The user a reference names if this run has read or created it (no request), else None."""
+        return self._cached_user(ref)
+
     def _cached_user(self, ref):
         ref = (ref or "").strip()
         if ref in self._users:
@@ -298,15 +293,25 @@ class Directory:
         names = [r for r in refs if not is_object_id(r)]
         for chunk in chunks(ids, IN_CHUNK):
             self.add_groups(self.client.list("/groups", select=GROUP_SELECT, filter=in_filter("id", chunk)))
-        for chunk in chunks(names, IN_CHUNK):
-            self.add_groups(self.client.list(
-                "/groups", select=GROUP_SELECT, filter=in_filter("uniqueName", chunk)))
+        self._read_unique_names(names)
         # A display name must be read even when a uniqueName matched nothing,
         # and always in full: an ambiguity is only visible with every match.
         by_name = [r for r in names if not self._group_unique.get(r.lower())]
         for chunk in chunks(by_name, IN_CHUNK):
             self.add_groups(self.client.list(
                 "/groups", select=GROUP_SELECT, filter=in_filter("displayName", chunk)))
+
+    def _read_unique_names(self, names):
+        """GET /groups(uniqueName='x') for each name, 20 to a $batch: uniqueName is an alternate key
+        that Graph does not filter on (FIDELITY 7.2). A 404 means no group has that unique name."""
+        path = "%s?$select=" + ",".join(GROUP_SELECT)
+        requests = [{"id": str(n), "method": "GET", "url": path % alternate_key_path("groups", "uniqueName", name)}
+                    for n, name in enumerate(names)]
+        for result in (self.client.batch(requests) if requests else []):
+            if result.ok:
+                self.add_groups([result.body])
+            elif result.status != 404:
+                raise result.error
 
     # ---- users or groups (members, owners) ---------------------------------
 
@@ -342,8 +347,9 @@ class Directory:
         found = {}
         unknown = [i for i in ids if i not in self._users and i not in self._groups]
         for chunk in chunks(unknown, 1000):
-            response = self.client.post(
-                "/directoryObjects/getByIds", json={"ids": chunk, "types": ["user", "group"]}) or {}
+            # A read despite the POST: safe to send again when its answer is lost.
+            response = self.client.post("/directoryObjects/getByIds", json={"ids": chunk, "types": ["user", "group"]},
+                                        idempotent=True) or {}
             for obj in response.get("value", []):
                 if obj.get("@odata.type") == GROUP_TYPE:
                     self.add_groups([obj])

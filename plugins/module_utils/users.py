@@ -31,19 +31,22 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client i
     GraphError,
     quote_key,
 )
+from ansible_collections.m365.cloud_identity.plugins.module_utils import engine
+from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write, restored_if_gone
 from ansible_collections.m365.cloud_identity.plugins.module_utils.passwords import (
     COMPLEXITY_RULE,
+    PasswordFile,
     generate_password,
     password_problem,
 )
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import (
     Directory,
     ReferenceError,
-    directory_object_url,
+    REPLICATION_WAIT,
     is_object_id,
     read_domains,
-    unique,
 )
+from ansible_collections.m365.cloud_identity.plugins.module_utils.relations import odata_ref, relation_changes
 
 # ---- the options and their Graph properties --------------------------------
 
@@ -346,6 +349,16 @@ def validate_item(item):
             problems.append("on_premises_extension_attributes: unknown key '%s'; use extension_attribute1 to "
                             "extension_attribute15" % key)
 
+    phones = item.get("business_phones") or []
+    if len(phones) > 1:
+        problems.append("business_phones: Microsoft Graph stores only one business phone number, got %d; give one "
+                        "(and put others in mobile_phone)" % len(phones))
+
+    manager = (item.get("manager") or "").lower()
+    if manager and manager in ((upn or "").lower(), (item.get("id") or "").lower()):
+        problems.append("manager: user %s cannot be their own manager; name another user or \"\" for none"
+                        % (upn or item.get("id")))
+
     groups = item.get("groups")
     if groups and groups.get("set") is not None and (groups.get("add") or groups.get("remove")):
         problems.append("groups: use either set, or add and remove, not both")
@@ -412,19 +425,8 @@ def membership_changes(groups_option, current_groups, resolved):
     user's direct memberships; resolved: {ref: group}. Dynamic and mail-enabled
     security groups the user is in are never removed by `set` (Graph cannot).
     """
-    current_ids = set(current_groups)
-    to_add, to_remove = [], []
-    if groups_option.get("set") is not None:
-        wanted = [resolved[ref]["id"] for ref in groups_option["set"]]
-        to_add = [gid for gid in wanted if gid not in current_ids]
-        to_remove = [gid for gid, group in current_groups.items()
-                     if gid not in wanted and is_assignable(group)]
-    else:
-        to_add = [resolved[ref]["id"] for ref in groups_option.get("add") or []
-                  if resolved[ref]["id"] not in current_ids]
-        to_remove = [resolved[ref]["id"] for ref in groups_option.get("remove") or []
-                     if resolved[ref]["id"] in current_ids]
-    return unique(to_add), unique(to_remove)
+    return relation_changes(groups_option, list(current_groups), lambda ref: resolved[ref]["id"],
+                            removable=lambda gid: is_assignable(current_groups[gid]))
 
 
 def manages_groups(item):
@@ -458,10 +460,6 @@ def group_name(group):
     return group.get("uniqueName") or group.get("displayName") or group.get("id")
 
 
-def _odata_ref(object_id):
-    return {"@odata.id": directory_object_url(object_id)}
-
-
 def get_each(client, urls):
     """GET each URL: through $batch (20 a call), or on its own when there is just one.
 
@@ -492,21 +490,16 @@ class ReadResult(object):
 
 # ---- one item's plan ---------------------------------------------------------
 
-class UserPlan(object):
+class UserPlan(Plan):
     """What one item needs: state read, the decided action, requests and diff."""
 
     def __init__(self, index, item):
-        self.index = index
-        self.item = item
-        self.key = item_key(item) or "item %d" % (index + 1)
-        self.error = None          # message (str) or GraphError; set -> the item failed
-        self.current = None        # live Graph user
+        super(UserPlan, self).__init__(index, item, item_key(item))
         self.deleted = None        # deleted Graph user (restore or purge target)
-        self.action = None
         self.changes = {}          # properties to PATCH (or the POST body on create)
-        self.before = {}
-        self.after = {}
+        self.adopted = None        # a user a concurrent run created under this UPN (then updated)
         self.password = None       # to write (given or generated); never shown
+        self.password_recorded = False
         self.generated = False
         self.manager_id = None     # current manager's id (when managed)
         self.manager_name = None
@@ -522,14 +515,6 @@ class UserPlan(object):
         return self.item.get("state") or "present"
 
     @property
-    def failed(self):
-        return self.error is not None
-
-    def fail(self, error):
-        if self.error is None:
-            self.error = error
-
-    @property
     def user_id(self):
         if self.current:
             return self.current["id"]
@@ -543,34 +528,54 @@ class UserPlan(object):
 class UserEngine(object):
     """Plans and applies a list of user items against one tenant."""
 
-    def __init__(self, client, check_mode=False, directory=None):
+    def __init__(self, client, check_mode=False, directory=None, password_file=None):
         self.client = client
         self.check_mode = check_mode
+        self.password_file = PasswordFile(password_file) if password_file else None
         self.directory = directory or Directory(client)
+        self.sender = Sender(client)
+        self._created_here = set()   # lower-case UPNs of users this run creates
         self._verified_domains = None
 
     # -- the whole run --
 
     def run(self, items):
-        plans = [UserPlan(index, item) for index, item in enumerate(items)]
-        for plan in plans:
-            problems = validate_item(plan.item)
-            if problems:
-                plan.fail("; ".join(problems))
+        """Validate, read, decide, then (unless check mode) write in two waves. Raises PasswordFileError
+        before anything else when password_file cannot be used safely."""
+        if self.password_file is not None:
+            self.password_file.check()
+        try:
+            return engine.run(self, items, self.check_mode)
+        finally:
+            if self.password_file is not None:
+                self.password_file.close()
+
+    # -- the engine's protocol (engine.run calls these in this order) --
+
+    def plan(self, index, item):
+        plan = UserPlan(index, item)
+        problems = validate_item(item)
+        if problems:
+            plan.fail("; ".join(problems))
+        return plan
+
+    def validate(self, plans):
         self._refuse_duplicates(plans)
         self._check_domains(plans)
+
+    def read(self, plans):
         self._read_current(plans)
         self._read_deleted(plans)
         self._resolve_managers(plans)
         self._resolve_groups(plans)
         self._read_memberships(plans)
-        for plan in plans:
-            if not plan.failed:
-                self._decide(plan)
-        if not self.check_mode:
-            self._apply_objects(plans)
-            self._apply_links(plans)
-        return plans
+
+    def decide(self, plan):
+        self._decide(plan)
+
+    def waves(self):
+        """Objects first, then the links that need the ids of the users just created."""
+        return [self._object_wave, self._link_wave]
 
     def _refuse_duplicates(self, plans):
         seen = {}
@@ -651,7 +656,7 @@ class UserEngine(object):
         managed = [p for p in plans if not p.failed and p.state == "present" and p.item.get("manager") is not None]
         if not managed:
             return
-        pending = set(p.item["user_principal_name"].lower() for p in plans
+        self._created_here = pending = set(p.item["user_principal_name"].lower() for p in plans
                       if not p.failed and p.state == "present" and p.current is None
                       and p.item.get("user_principal_name"))
         refs = set(p.item["manager"] for p in managed if p.item["manager"] and p.item["manager"].lower() not in pending)
@@ -757,13 +762,19 @@ class UserEngine(object):
 
     def _decide_create(self, plan):
         item = plan.item
-        if not item.get("user_principal_name"):
-            raise ItemError("no user has id %s; to create a user give user_principal_name" % item.get("id"))
+        if item.get("id"):
+            raise ItemError("no user has id %s (nor has a deleted one); an id cannot be chosen, so leave id out "
+                            "to create the user by user_principal_name" % item["id"])
         if not item.get("display_name"):
             raise ItemError("display_name is required to create user %s" % plan.key)
         if item.get("password") is not None:
             plan.password = item["password"]
         else:
+            if self.password_file is None:
+                raise ItemError(
+                    "password_file: user %s would get a generated password, and passwords never appear in results; "
+                    "set password_file (a file the module appends each password to, mode 0600) or give password"
+                    % plan.key)
             plan.password = None if self.check_mode else generate_password()
             plan.generated = True
         plan.changes = create_body(item, plan.password)
@@ -813,112 +824,147 @@ class UserEngine(object):
                 plan.after["groups"] = sorted(names[gid] for gid in after)
 
     def _manager_id(self, ref):
-        try:
-            return self.directory.user(ref)["id"]
-        except ReferenceError:
-            return None  # created in this run; resolved after the creates
+        """The manager's id; None for a user this run creates and has not created yet (linked after the
+        creates from the run's own answer, never by waiting for Graph to replicate it)."""
+        user = self._known_manager(ref)
+        return user["id"] if user else None
 
     def _manager_name(self, ref):
+        user = self._known_manager(ref)
+        return (user.get("userPrincipalName") if user else None) or ref
+
+    def _known_manager(self, ref):
+        if ref.lower() in self._created_here and self.directory.cached_user(ref) is None:
+            return None
         try:
-            return self.directory.user(ref).get("userPrincipalName") or ref
+            return self.directory.user(ref)
         except ReferenceError:
-            return ref
+            return None
 
     # -- writes --
 
-    def _apply_objects(self, plans):
-        """Wave 1: create, update, restore, delete the user objects."""
-        requests, owners = [], []
-        for plan in plans:
-            if plan.failed or plan.action in (None, "unchanged"):
-                continue
-            previous = None
-            for number, request in enumerate(self._object_requests(plan)):
-                request["id"] = "%d.%d" % (plan.index, number)
-                if previous is not None:
-                    # The PATCH after a restore, the purge after a delete.
-                    request["depends_on"] = [previous]
-                previous = request["id"]
-                owners.append((plan, request.pop("context")))
-                requests.append(request)
-        if not requests:
-            return
-        for (plan, context), request, result in zip(owners, requests, self.client.batch(requests)):
-            if not result.ok:
-                plan.fail(_with_context(result.error, context))
-            elif request["method"] == "POST" and request["url"] == "/users":
-                plan.new_id = result.body["id"]
-                self.directory.add_users([result.body])
-            elif request["url"].endswith("/restore"):
-                self.directory.add_users([self._restored_doc(plan)])
+    def _object_wave(self, plans):
+        """Wave 1: create, restore (then update), update, delete (then purge) the user objects."""
+        return [writes for writes in (self._object_writes(plan) for plan in plans) if writes]
 
     def _restored_doc(self, plan):
         """A deleted user as it is once restored: with its own UPN back."""
         return dict(plan.deleted, userPrincipalName=plan.item.get("user_principal_name")
-                    or plan.deleted.get("userPrincipalName"))
+                    or original_upn(plan.deleted))
 
-    def _object_requests(self, plan):
-        """The Graph requests for one plan's object changes, in order."""
+    def _object_writes(self, plan):
+        """The writes for one plan's object changes, in order (a chain when more than one)."""
         if plan.action == "created":
-            return [{"method": "POST", "url": "/users", "body": plan.changes,
-                     "context": "create user %s" % plan.key}]
-        requests = []
+            return [Write(plan, "POST", "/users", plan.changes, "create user %s" % plan.key,
+                          on_success=lambda body: self._created(plan, body),
+                          reread=lambda: self._reread(plan),
+                          on_conflict=lambda error, lost: self._create_conflict(plan, error, lost))]
+        writes = []
         if plan.action == "deleted":
             if plan.current is not None:
-                requests.append({"method": "DELETE", "url": "/users/%s" % plan.current["id"],
-                                 "context": "delete user %s" % plan.key})
+                writes.append(Write(plan, "DELETE", "/users/%s" % plan.current["id"], context="delete user %s" % plan.key))
             if plan.item.get("permanent"):
-                requests.append({"method": "DELETE", "url": "/directory/deletedItems/%s" % plan.user_id,
-                                 "context": "permanently delete user %s" % plan.key})
-            return requests
+                writes.append(Write(plan, "DELETE", "/directory/deletedItems/%s" % plan.user_id,
+                                    context="permanently delete user %s" % plan.key))
+            return writes
         if plan.action == "restored":
-            requests.append({"method": "POST", "url": "/directory/deletedItems/%s/restore" % plan.user_id,
-                             "context": "restore deleted user %s" % plan.key})
+            writes.append(Write(plan, "POST", "/directory/deletedItems/%s/restore" % plan.user_id,
+                                context="restore deleted user %s" % plan.key, done_if=restored_if_gone,
+                                on_success=lambda body: self._restored(plan)))
         if plan.changes:
-            requests.append({"method": "PATCH", "url": "/users/%s" % plan.user_id, "body": plan.changes,
-                             "context": "update user %s" % plan.key})
-        return requests
+            writes.append(self._patch_write(plan, plan.changes))
+        return writes
 
-    def _apply_links(self, plans):
-        """Wave 2: manager and group links, which need the ids of users created in wave 1."""
-        requests, owners = [], []
-        for plan in plans:
-            if plan.failed or plan.action in (None, "unchanged", "deleted") or not plan.user_id:
-                continue
-            for request in self._link_requests(plan):
-                request["id"] = str(len(requests))
-                owners.append((plan, request.pop("context")))
-                requests.append(request)
-        if not requests:
+    def _patch_write(self, plan, changes):
+        context = "update user %s" % plan.key
+        if "passwordProfile" in changes:
+            context = "update user %s (a password reset needs the app to hold the User Administrator " \
+                      "Entra role, or Privileged Authentication Administrator for an administrator)" % plan.key
+
+        def password_set(_answer):
+            self._record_password(plan, plan.action)
+
+        return Write(plan, "PATCH", "/users/%s" % plan.user_id, changes, context,
+                     on_success=password_set if "passwordProfile" in changes else None)
+
+    def _created(self, plan, body):
+        plan.new_id = body["id"]
+        self.sender.created(body["id"])
+        self.directory.add_users([body])
+        self._record_password(plan, "created")
+
+    def _record_password(self, plan, action):
+        """Append the password this run set for the user to password_file (once per user and run)."""
+        if plan.password is None or self.password_file is None or plan.password_recorded:
             return
-        for (plan, context), result in zip(owners, self.client.batch(requests)):
-            if not result.ok and not _already_member(result):
-                plan.fail(_with_context(result.error, context))
+        self.password_file.append(plan.item.get("user_principal_name") or plan.key, plan.user_id, plan.password, action)
+        plan.password_recorded = True
 
-    def _link_requests(self, plan):
-        requests = []
+    def _restored(self, plan):
+        self.sender.created(plan.user_id)
+        self.directory.add_users([self._restored_doc(plan)])
+
+    def _reread(self, plan, wait=0):
+        """The user a create was meant to make, if it exists (read by UPN), else None."""
+        try:
+            return self.client.get("/users/%s" % quote_key(plan.item["user_principal_name"]),
+                                   params={"$select": ",".join(USER_SELECT)}, retry_not_found=wait)
+        except GraphError as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def _create_conflict(self, plan, error, lost_response):
+        """The UPN was taken since the read: by this run's own unanswered create, or by a concurrent run.
+
+        Either way the user exists; converge to it. Only a create of this run set the password.
+        """
+        existing = self._reread(plan, wait=REPLICATION_WAIT)
+        if existing is None:
+            return None
+        if not lost_response:
+            plan.password = None
+            plan.generated = False
+            plan.adopted = existing
+        return existing
+
+    def _link_wave(self, plans):
+        """Wave 2: manager and group links (they need the ids of users created in wave 1),
+        and the update of a user a concurrent run created."""
+        writes = []
+        for plan in plans:
+            if plan.action == "deleted" or not plan.user_id:
+                continue
+            if plan.adopted is not None:
+                changes, _before, _after = attribute_changes(dict(plan.item, id=None), plan.adopted)
+                if changes:
+                    writes.append(self._patch_write(plan, changes))
+            writes.extend(self._link_writes(plan))
+        return writes
+
+    def _link_writes(self, plan):
+        writes = []
         user_id = plan.user_id
+        base = self.client.base_url
         if plan.manager_target == ("remove",):
-            requests.append({"method": "DELETE", "url": "/users/%s/manager/$ref" % user_id,
-                             "context": "remove the manager of user %s" % plan.key})
+            writes.append(Write(plan, "DELETE", "/users/%s/manager/$ref" % user_id,
+                                context="remove the manager of user %s" % plan.key))
         elif plan.manager_target:
-            try:
-                manager_id = self.directory.user(plan.manager_target[1])["id"]
-            except ReferenceError as error:
-                plan.fail("manager: %s" % error)
+            manager_id = self._manager_id(plan.manager_target[1])
+            if manager_id is None:
+                plan.fail("manager: no user found for '%s'" % plan.manager_target[1])
                 return []
-            requests.append({"method": "PUT", "url": "/users/%s/manager/$ref" % user_id,
-                             "body": _odata_ref(manager_id),
-                             "context": "set the manager of user %s" % plan.key})
+            writes.append(Write(plan, "PUT", "/users/%s/manager/$ref" % user_id, odata_ref(base, manager_id),
+                                "set the manager of user %s" % plan.key))
         names = dict((g["id"], group_name(g)) for g in plan.groups_resolved.values())
         names.update((gid, group_name(g)) for gid, g in (plan.groups or {}).items())
         for gid in plan.group_adds:
-            requests.append({"method": "POST", "url": "/groups/%s/members/$ref" % gid, "body": _odata_ref(user_id),
-                             "context": "add user %s to group %s" % (plan.key, names.get(gid, gid))})
+            writes.append(Write(plan, "POST", "/groups/%s/members/$ref" % gid, odata_ref(base, user_id),
+                                "add user %s to group %s" % (plan.key, names.get(gid, gid))))
         for gid in plan.group_removes:
-            requests.append({"method": "DELETE", "url": "/groups/%s/members/%s/$ref" % (gid, user_id),
-                             "context": "remove user %s from group %s" % (plan.key, names.get(gid, gid))})
-        return requests
+            writes.append(Write(plan, "DELETE", "/groups/%s/members/%s/$ref" % (gid, user_id),
+                                context="remove user %s from group %s" % (plan.key, names.get(gid, gid))))
+        return writes
 
     # -- results --
 
@@ -943,12 +989,6 @@ class UserEngine(object):
             groups = plan.after.get("groups") if "groups" in plan.after else sorted(
                 group_name(g) for g in plan.groups.values())
         return user_to_options(doc, manager=manager, groups=groups)
-
-
-def _already_member(result):
-    """Graph's answer to adding a member that is already there (a restored user got its groups back)."""
-    error = result.error
-    return result.status == 400 and error is not None and "already exist" in (error.message or "")
 
 
 def _with_context(error, context):

@@ -31,6 +31,7 @@ author:
 extends_documentation_fragment:
   - m365.cloud_identity.graph
   - m365.cloud_identity.graph.attributes
+  - m365.cloud_identity.graph.list_results
 options:
   display_name:
     description:
@@ -66,9 +67,17 @@ options:
     type: str
   visibility:
     description:
-      - Microsoft 365 groups only. V(HiddenMembership) can only be chosen at creation.
+      - V(Private) or V(Public) on any group. Graph makes a new security group V(Private) and a new
+        Microsoft 365 group V(Public) unless told otherwise.
+      - V(HiddenMembership) only for Microsoft 365 groups, only at creation; it cannot be set or removed later.
     type: str
     choices: [Public, Private, HiddenMembership]
+  security_enabled:
+    description:
+      - For Microsoft 365 groups, whether the group is also a security principal. Group-based licensing
+        needs it (M(m365.cloud_identity.aad_license) refuses a group that is not security-enabled).
+      - Security groups are always security-enabled; V(false) on one fails.
+    type: bool
   is_assignable_to_role:
     description:
       - Whether Entra roles can be assigned to the group. Set at creation only; a different value on an
@@ -181,6 +190,9 @@ options:
         description: See O(visibility).
         type: str
         choices: [Public, Private, HiddenMembership]
+      security_enabled:
+        description: See O(security_enabled).
+        type: bool
       is_assignable_to_role:
         description: See O(is_assignable_to_role).
         type: bool
@@ -315,7 +327,8 @@ group:
     description: Everyone in finance
     group_type: security
     mail_nickname: finance-team
-    visibility: null
+    visibility: Private
+    security_enabled: true
     is_assignable_to_role: false
     membership_rule: null
     membership_rule_processing_state: null
@@ -393,6 +406,7 @@ GROUP_OPTIONS = dict(
     group_type=dict(type="str", choices=["security", "microsoft365"]),
     mail_nickname=dict(type="str"),
     visibility=dict(type="str", choices=["Public", "Private", "HiddenMembership"]),
+    security_enabled=dict(type="bool"),
     is_assignable_to_role=dict(type="bool"),
     membership_rule=dict(type="str"),
     membership_rule_processing_state=dict(type="str", choices=["On", "Paused"]),
@@ -444,6 +458,7 @@ def run(module):
 def main():
     module = GraphModule(
         argument_spec=argument_spec(),
+        list_results=True,
         mutually_exclusive=[("groups", name) for name in GROUP_OPTIONS],
         required_one_of=[("display_name", "unique_name", "id", "groups")],
     )

@@ -30,7 +30,9 @@ options:
     description: A group's object id.
     type: str
   unique_name:
-    description: A group's unique name.
+    description:
+      - A group's unique name, read through Graph's alternate key C(/groups(uniqueName='...')) (Graph
+        cannot filter on it). Mutually exclusive with O(filter).
     type: str
   display_name:
     description: Groups with this display name (there may be several).
@@ -38,7 +40,9 @@ options:
   filter:
     description:
       - An OData C($filter) for the group list, for example C(startswith(displayName,'Sales')) or
-        C(groupTypes/any(c:c eq 'Unified')). Only Graph's default filter capabilities are used.
+        C(groupTypes/any(c:c eq 'Unified')).
+      - A filter with C(ne), C(not) or C(endsWith) is sent as an advanced query (with the
+        C(ConsistencyLevel) header and C($count)), as Graph requires.
     type: str
   include:
     description:
@@ -104,28 +108,38 @@ group:
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError, quote_key
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import GraphModule
 from ansible_collections.m365.cloud_identity.plugins.module_utils.groups import GROUP_SELECT, group_info
+from ansible_collections.m365.cloud_identity.plugins.module_utils.relations import (
+    advanced_query,
+    alternate_key_path,
+    odata_literal,
+)
 
 
-def _quote(value):
-    return "'" + value.replace("'", "''") + "'"
+def _one(client, path, select):
+    try:
+        return [client.get(path, params={"$select": ",".join(select)})]
+    except GraphError as error:
+        if error.status == 404:
+            return []
+        raise
 
 
 def read_groups(client, params, select):
+    """By id or unique name (the alternate key: Graph cannot filter on uniqueName), else a list read."""
     if params.get("id"):
-        try:
-            return [client.get("/groups/%s" % quote_key(params["id"]), params={"$select": ",".join(select)})]
-        except GraphError as error:
-            if error.status == 404:
-                return []
-            raise
-    clauses = []
+        return _one(client, "/groups/%s" % quote_key(params["id"]), select)
     if params.get("unique_name"):
-        clauses.append("uniqueName eq %s" % _quote(params["unique_name"]))
+        found = _one(client, alternate_key_path("groups", "uniqueName", params["unique_name"]), select)
+        name = (params.get("display_name") or "").lower()
+        return [g for g in found if not name or (g.get("displayName") or "").lower() == name]
+    clauses = []
     if params.get("display_name"):
-        clauses.append("displayName eq %s" % _quote(params["display_name"]))
+        clauses.append("displayName eq %s" % odata_literal(params["display_name"]))
     if params.get("filter"):
         clauses.append("(%s)" % params["filter"])
-    return client.list("/groups", select=select, filter=" and ".join(clauses) or None)
+    text = " and ".join(clauses) or None
+    query, headers = advanced_query(text)
+    return client.list("/groups", select=select, filter=text, params=query, headers=headers)
 
 
 def run(module):
@@ -155,7 +169,7 @@ def main():
             include=dict(type="list", elements="str", default=[],
                          choices=["members", "owners", "transitive_members", "licenses"]),
         ),
-        mutually_exclusive=[("id", "unique_name"), ("id", "display_name"), ("id", "filter")],
+        mutually_exclusive=[("id", "unique_name"), ("id", "display_name"), ("id", "filter"), ("unique_name", "filter")],
     )
     module.run(run)
 

@@ -31,6 +31,7 @@ author:
 extends_documentation_fragment:
   - m365.cloud_identity.graph
   - m365.cloud_identity.graph.attributes
+  - m365.cloud_identity.graph.list_results
 options:
   email:
     description:
@@ -488,6 +489,7 @@ def main_logic(graph):
 def main():
     graph = GraphModule(
         argument_spec(),
+        list_results=True,
         mutually_exclusive=[("email", "guests")],
         required_one_of=[("email", "guests")],
     )

@@ -42,6 +42,7 @@ author:
 extends_documentation_fragment:
   - m365.cloud_identity.graph
   - m365.cloud_identity.graph.attributes
+  - m365.cloud_identity.graph.list_results
 options:
   user:
     description:
@@ -131,9 +132,13 @@ notes:
   - A user needs a usage location (a two-letter country code) before a licence can be assigned to it
     directly; set it with the O(m365.cloud_identity.aad_user#module:usage_location) option of
     M(m365.cloud_identity.aad_user). Group members without one are licensed with the tenant's location.
-  - Microsoft Entra processes group licences in the background. RV(license.members_in_error) shows the
-    state Graph reports when the task ends; use M(m365.cloud_identity.aad_license_info) later for a
-    settled view.
+  - Microsoft Entra processes group licences in the background. After assigning to a group the task waits
+    up to 30 seconds for the group's licence processing to complete; RV(license.license_processing_state)
+    says whether it did, and RV(license.members_in_error) shows the state Graph reports when the task
+    ends. Use M(m365.cloud_identity.aad_license_info) later for a settled view of a large group.
+  - Licences can be assigned only to security-enabled groups. A Microsoft 365 group qualifies once
+    O(m365.cloud_identity.aad_group#module:security_enabled) is V(true); any other group fails before
+    anything is written.
 seealso:
   - module: m365.cloud_identity.aad_license_info
   - module: m365.cloud_identity.aad_user
@@ -259,6 +264,13 @@ license:
       description: Number of direct user members of the group.
       type: int
       returned: for groups
+    license_processing_state:
+      description:
+        - The group's licence processing state after an assignment (C(ProcessingComplete), or
+          C(QueuedForProcessing) / C(ProcessingInProgress) when it had not finished within the wait).
+      type: str
+      returned: for groups whose licences this task changed (not in check mode)
+      sample: ProcessingComplete
     members_in_error:
       description: Members whose licence from this group is in an error state, with the SKU, state and error.
       type: list
@@ -353,6 +365,7 @@ def main_logic(graph):
 def main():
     graph = GraphModule(
         argument_spec(),
+        list_results=True,
         mutually_exclusive=[("user", "group", "assignments"), ("licenses", "assignments")],
         required_one_of=[("user", "group", "assignments")],
         required_by=dict(user="licenses", group="licenses"),

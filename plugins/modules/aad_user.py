@@ -26,6 +26,7 @@ author:
 extends_documentation_fragment:
   - m365.cloud_identity.graph
   - m365.cloud_identity.graph.attributes
+  - m365.cloud_identity.graph.list_results
 notes:
   - "Permissions: C(User.ReadWrite.All) (users, manager, deleted items) and C(Domain.Read.All) or
     C(Directory.Read.All) (verified domains; without them the module falls back to the organization's
@@ -34,9 +35,14 @@ notes:
   - Graph never returns a password, so a password is reported as changed only when the module writes it,
     that is on creation, or on every run with O(update_password=always).
   - The O(force_change_password_next_sign_in) options are sent only together with a password.
-  - When a user is created without O(password), the module generates one and returns it once as
-    RV(generated_password). Register the result with C(no_log) set to V(true) on the task, so the
-    password does not appear in the task output or logs.
+  - Results, diffs and logs never contain a password, so tasks need no C(no_log) and their failures stay
+    visible. When a user is created without O(password), the module generates one and appends it to
+    O(password_file); without O(password_file) such an item fails before anything is written.
+  - Resetting the password of an existing user (O(update_password=always)) needs more than
+    C(User.ReadWrite.All) on a real tenant - the app must also hold the User Administrator Entra role
+    (Privileged Authentication Administrator when the user is an administrator). Creating a user with a
+    password needs only the permission.
+  - Restoring and purging deleted users needs C(User.DeleteRestore.All) (or C(User.ReadWrite.All)).
 options:
   user_principal_name:
     description:
@@ -282,8 +288,7 @@ options:
     description:
       - The password. Entra requires 8 to 256 characters and three of lowercase letters, uppercase letters,
         digits and symbols (unless O(password_policies) has V(DisableStrongPassword)).
-      - When a user is created without it, a strong password is generated and returned once as
-        RV(generated_password).
+      - When a user is created without it, a strong password is generated and appended to O(password_file).
     type: str
   update_password:
     description:
@@ -292,6 +297,15 @@ options:
     type: str
     choices: [on_create, always]
     default: on_create
+  password_file:
+    description:
+      - A file the module appends every password it sets or generates to, one JSON object a line with
+        C(user_principal_name), C(id), C(password), C(action) and C(time) (UTC). A password is written
+        there once, when Graph has accepted it; results never hold passwords.
+      - Created with mode 0600. An existing file that its group or others can read is refused, and so is
+        a directory that does not exist, before anything is written to the tenant.
+      - Required to create a user without O(password).
+    type: path
   force_change_password_next_sign_in:
     description:
       - Whether the user must change the password at the next sign-in. Sent with a password only.
@@ -360,16 +374,9 @@ EXAMPLES = r"""
         manager: megan.bowen@contoso.com
         groups:
           add: [Retail staff]
-      register: adele
-      no_log: true  # the result holds the generated password
-
-    - name: Hand the password over through a secure channel
-      ansible.builtin.copy:
-        content: "{{ adele.generated_password }}"
-        dest: /secure/adele.txt
-        mode: "0600"
-      when: adele.generated_password is defined
-      no_log: true
+        # One JSON object a line (user_principal_name, id, password, action, time), mode 0600;
+        # hand it over through a secure channel, then delete it.
+        password_file: /secure/new-passwords.jsonl
 
     - name: Clear the job title and remove the manager
       m365.cloud_identity.aad_user:
@@ -396,10 +403,10 @@ EXAMPLES = r"""
           - user_principal_name: lee.gu@contoso.com
             display_name: Lee Gu
             account_enabled: false
+        password_file: /secure/new-passwords.jsonl
       register: bulk
-      no_log: true
 
-    - name: Show what happened, without passwords
+    - name: Show what happened (results never hold passwords)
       ansible.builtin.debug:
         var: bulk.summary
 
@@ -466,14 +473,6 @@ diff:
   sample:
     before: {department: Retail}
     after: {department: Sales}
-generated_password:
-  description:
-    - The password generated for a user created without O(password). Returned once; register the
-      result with C(no_log) set to V(true).
-    - In the list form it is a key of the item in RV(results).
-  returned: single form, when a user was created without a password (not in check mode)
-  type: str
-  sample: "Xq7!vR2#kP9-mW4^tB8z"
 results:
   description: One entry per item of O(users), in order.
   returned: list form
@@ -499,10 +498,6 @@ results:
     error:
       description: Why the item failed (V(null) when it did not).
       type: str
-    generated_password:
-      description: The generated password of a user created without one.
-      type: str
-      returned: when generated
 summary:
   description: Counts of items by action.
   returned: list form
@@ -516,6 +511,7 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module i
     failed_item,
     item_result,
 )
+from ansible_collections.m365.cloud_identity.plugins.module_utils.passwords import PasswordFileError
 from ansible_collections.m365.cloud_identity.plugins.module_utils.users import (
     PASSWORD_POLICIES,
     UserEngine,
@@ -570,6 +566,7 @@ def argument_spec():
     for name, default in TOP_LEVEL_DEFAULTS.items():
         spec[name] = dict(spec[name], default=default)
     spec["users"] = dict(type="list", elements="dict", options=user_options())
+    spec["password_file"] = dict(type="path")
     return spec
 
 
@@ -588,30 +585,29 @@ def build_items(params):
     return items, False
 
 
-def plan_result(engine, plan, check_mode):
+def plan_result(engine, plan):
     if plan.failed:
-        result = failed_item(plan.key, plan.error)
-    else:
-        diff = attribute_diff(plan.before, plan.after, secret_keys=("password",))
-        result = item_result(plan.key, plan.action, obj=engine.predicted_object(plan), diff=diff)
-    # A created user's generated password is returned even if a later step for it
-    # (manager, groups) failed: the account exists and nobody else knows it.
-    if plan.generated and plan.new_id and not check_mode:
-        result["generated_password"] = plan.password
-    return result
+        return failed_item(plan.key, plan.error, written=plan.written, not_attempted=plan.not_attempted)
+    diff = attribute_diff(plan.before, plan.after, secret_keys=("password",))
+    return item_result(plan.key, plan.action, obj=engine.predicted_object(plan), diff=diff)
 
 
 def run_module(graph_module):
     items, single = build_items(graph_module.params)
-    engine = UserEngine(graph_module.client, check_mode=graph_module.check_mode)
-    plans = engine.run(items)
-    results = [plan_result(engine, plan, graph_module.check_mode) for plan in plans]
+    engine = UserEngine(graph_module.client, check_mode=graph_module.check_mode,
+                        password_file=graph_module.params.get("password_file"))
+    try:
+        plans = engine.run(items)
+    except PasswordFileError as error:
+        graph_module.fail(str(error))
+    results = [plan_result(engine, plan) for plan in plans]
     return graph_module.finish(results, "user", single)
 
 
 def main():
     graph_module = GraphModule(
         argument_spec(),
+        list_results=True,
         mutually_exclusive=[("user_principal_name", "users"), ("id", "users")],
         required_one_of=[("user_principal_name", "id", "users")],
     )

@@ -6,10 +6,13 @@ authentication, throttling, injected faults, counters, and one commit of the ten
 """
 import json
 import random
+import re
 import uuid
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.responses import PlainTextResponse
 from starlette.routing import Match, Route
 
 from . import auth, control, seed
@@ -27,13 +30,14 @@ class Sandbox:
     def __init__(self, state_dir, seed_path=None, config=None):
         self.state_dir = Path(state_dir)
         self.seed = seed.read_seed(seed_path)
-        self.control = control.Control(config)
-        self.counters = self.control.counters
         self.rng = random.Random()
+        self.control = control.Control(config, self.rng)
+        self.counters = self.control.counters
         self._load_signing_key()
         self.tenant = Tenant(self.state_dir / "tenant.sqlite", replication_lag=lambda: self.control.replication_lag)
         if not self.tenant.initialized:
             seed.apply_seed(self.tenant, self.seed)
+            self.tenant.settle()
 
     def _load_signing_key(self):
         key = SigningKey(self.state_dir / "token-signing-key.pem")
@@ -48,6 +52,7 @@ class Sandbox:
         apps = list(self.tenant.apps.values())
         self.tenant.wipe()
         seed.apply_seed(self.tenant, self.seed)
+        self.tenant.settle()
         for app in self.tenant.apps.copy():
             self.tenant.drop("app", app)
         for app in apps:
@@ -63,11 +68,66 @@ def _header(scope, name):
     return None
 
 
+# /groups(uniqueName='x'): the alternate-key segment of FIDELITY.md 7.2 ('' escapes a quote in OData).
+_ALTERNATE_KEY = re.compile(r"^groups\(uniqueName=(?:'((?:[^']|'')*)'|\"([^\"]*)\")\)$", re.IGNORECASE)
+ALTERNATE_KEY_SCOPE = "graph_unique_name"
+
+
+class GraphPaths:
+    """What Graph's URL parser does before routing (FIDELITY.md 7.10, 7.11).
+
+    Navigation segments match without regard to case (``/groups/{id}/Owners``), a trailing slash is
+    ignored instead of redirected, ``groups(uniqueName='x')`` addresses a group by its alternate key,
+    and a path that matches no route names the first segment that could not be resolved.
+    """
+
+    def __init__(self, routes):
+        self.templates = [r.path.split("/")[2:] for r in routes if r.path.startswith("/v1.0/")]
+        self.canonical = {}
+        for template in self.templates:
+            for segment in template:
+                if "{" not in segment:
+                    self.canonical.setdefault(segment.lower(), segment)
+
+    def normalize(self, scope):
+        path = scope["path"]
+        segments = path.rstrip("/").split("/") if path != "/v1.0/" else path.split("/")
+        for index in range(2, len(segments)):
+            segment = segments[index]
+            alternate = _ALTERNATE_KEY.match(segment)
+            if alternate and index == 2:
+                name = alternate.group(1).replace("''", "'") if alternate.group(1) is not None else alternate.group(2)
+                scope[ALTERNATE_KEY_SCOPE] = name
+                segments[index:index + 1] = ["groups", "(uniqueName)"]
+                continue
+            canonical = self.canonical.get(segment.lower())
+            if canonical is not None:
+                segments[index] = canonical
+        normalized = "/".join(segments)
+        if normalized != path:
+            scope["path"] = normalized
+            scope["raw_path"] = normalized.encode("utf-8")
+
+    def unresolved_segment(self, path):
+        segments = path.split("/")[2:] or [""]
+        best = 0
+        for template in self.templates:
+            matched = 0
+            for got, want in zip(segments, template):
+                if "{" not in want and got != want:
+                    break
+                matched += 1
+            best = max(best, matched)
+        return segments[min(best, len(segments) - 1)]
+
+
 class GraphMiddleware:
     def __init__(self, app, starlette_app):
         self.app = app
         self.starlette_app = starlette_app
         self._routes = {}  # (method, path) -> route template; matching every route costs a third of a GET
+        self.paths = GraphPaths(starlette_app.routes)
+        starlette_app.state.graph_paths = self.paths
 
     def _route_of(self, scope):
         key = (scope["method"], scope["path"])
@@ -82,6 +142,7 @@ class GraphMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or not scope["path"].startswith("/v1.0/"):
             return await self.app(scope, receive, send)
+        self.paths.normalize(scope)
         sandbox = self.starlette_app.state.sandbox
         batch_item = scope.get("graph_batch_item", False)
         state = scope.setdefault("state", {})
@@ -93,6 +154,8 @@ class GraphMiddleware:
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
+                if not batch_item:
+                    sandbox.tenant.commit()  # what the client is told has happened is on disk first
                 status_box["status"] = message["status"]
                 extra = [(b"request-id", state["request_id"].encode()),
                          (b"client-request-id", state["client_request_id"].encode()),
@@ -107,11 +170,18 @@ class GraphMiddleware:
             fault = sandbox.control.next_fault(scope["path"], sandbox.rng)
             if fault == "drop":
                 return await _drop_connection(send)
+            if fault == "lost_response":
+                # The request is served and committed; only its answer is lost on the way back.
+                await self._serve(scope, receive, _discard, sandbox, batch_item, state, method, route, status_box)
+                return await _drop_connection(send)
             if fault in (429, 503):
                 error = GraphHTTPError(fault, "TooManyRequests" if fault == 429 else "serviceNotAvailable",
                                        "Please retry again later." if fault == 429 else "The service is temporarily unavailable. Please retry later.",
                                        headers={"Retry-After": str(sandbox.control.config["faults"].get("retry_after", 1))})
                 return await _send_error(scope, send_with_headers, error, status_box, sandbox)
+        await self._serve(scope, receive, send_with_headers, sandbox, batch_item, state, method, route, status_box)
+
+    async def _serve(self, scope, receive, send_with_headers, sandbox, batch_item, state, method, route, status_box):
         receive = state.pop("replay_receive", receive)
         try:
             claims = auth.authenticate(sandbox, _header(scope, b"authorization"))
@@ -136,6 +206,10 @@ class GraphMiddleware:
             if not batch_item:
                 sandbox.tenant.commit()
                 sandbox.counters.count_status(status_box.get("status", 500))
+
+
+async def _discard(message):
+    pass
 
 
 def _query_items(scope):
@@ -189,6 +263,21 @@ async def graph_exception(request, exc):
     return error_response(request, exc)
 
 
+async def routing_exception(request, exc):
+    """Graph's JSON answers for a path no route serves, or a method the route does not take."""
+    if not request.url.path.startswith("/v1.0/"):
+        return PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+    if exc.status_code == 405:
+        error = GraphHTTPError(405, "Request_BadRequest", "Specified HTTP method is not allowed for the request uri.",
+                               headers=exc.headers)
+    elif exc.status_code == 404:
+        segment = request.app.state.graph_paths.unresolved_segment(request.url.path)
+        error = GraphHTTPError(400, "BadRequest", "Resource not found for the segment '%s'." % segment)
+    else:
+        error = GraphHTTPError(exc.status_code, "BadRequest", exc.detail)
+    return error_response(request, error)
+
+
 async def batch(request):
     """POST /v1.0/$batch: each item runs through the whole application, dependencies first."""
     body = await read_json(request)
@@ -212,8 +301,15 @@ async def batch(request):
         for dep in item.get("dependsOn") or []:
             if str(dep).lower() not in seen:
                 raise GraphHTTPError(400, "BadRequest", "Request '%s' depends on '%s', which is not in the batch." % (item["id"], dep))
+    independent = [item for item in items if not item.get("dependsOn")]
+    if len(independent) != len(items) and len(independent) != 1:
+        # Fully parallel (no dependsOn) or one sequence from a single first item (FIDELITY.md 7.1).
+        raise GraphHTTPError(400, "BadRequest", "Batch should be either fully sequential or fully parallel")
     results = {}
-    for item in _dependency_order(items):
+    order = _dependency_order(items)
+    if len(independent) == len(items):
+        request.app.state.sandbox.rng.shuffle(order)  # a parallel batch runs in any order (FIDELITY.md 7.1)
+    for item in order:
         failed = [d for d in item.get("dependsOn") or [] if results[str(d).lower()]["status"] >= 400]
         if failed:
             results[str(item["id"]).lower()] = {
@@ -256,7 +352,7 @@ async def _run_item(request, item):
     path, _, query = url.partition("?")
     from urllib.parse import unquote
     headers = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in (item.get("headers") or {}).items()]
-    for name in (b"authorization", b"client-request-id"):
+    for name in (b"authorization", b"client-request-id", b"host"):
         value = request.headers.get(name.decode())
         if value and not any(k == name for k, _ in headers):
             headers.append((name, value.encode("latin-1")))
@@ -293,7 +389,9 @@ def build_app(sandbox):
     routes = list(auth.routes) + list(control.routes) + [Route("/v1.0/$batch", batch, methods=["POST"])]
     for module in (users, groups, licensing, invitations, directory):
         routes.extend(module.routes)
-    app = Starlette(routes=routes, exception_handlers={GraphHTTPError: graph_exception})
+    app = Starlette(routes=routes, exception_handlers={GraphHTTPError: graph_exception,
+                                                       HTTPException: routing_exception})
+    app.router.redirect_slashes = False  # Graph ignores a trailing slash (GraphPaths); never a 307
     app.state.sandbox = sandbox
     app.add_middleware(GraphMiddleware, starlette_app=app)
     return app

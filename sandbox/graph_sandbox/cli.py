@@ -63,7 +63,8 @@ def connection_info(sandbox, host, port, ca_path, identity=None):
     base = _base_url("https", host, port)
     apps = []
     for app in tenant.apps.values():
-        entry = {"name": app["name"], "client_id": app["id"], "roles": app["roles"]}
+        entry = {"name": app["name"], "client_id": app["id"], "roles": app["roles"],
+                 "directory_roles": app.get("directoryRoles", [])}
         if app.get("federatedIdentityCredentials"):
             entry["federated_identity_credentials"] = federation.credentials_of(app, base)
         if app.get("managedIdentity"):
@@ -90,10 +91,19 @@ def connection_info(sandbox, host, port, ca_path, identity=None):
     return info
 
 
+def make_private(state_dir):
+    """The state holds secrets (app credentials, keys, the SQLite WAL): owner only, 0700 / 0600."""
+    os.umask(0o077)   # every file the server creates from now on
+    state_dir.chmod(0o700)
+    for path in state_dir.rglob("*"):
+        path.chmod(0o700 if path.is_dir() else 0o600)
+
+
 def serve(args):
     state_dir = Path(args.state_dir).resolve()
     try:
-        state_dir.mkdir(parents=True, exist_ok=True)
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private(state_dir)
         probe = state_dir / ".write-test"
         probe.write_text("")
         probe.unlink()

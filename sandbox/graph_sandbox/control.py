@@ -3,6 +3,7 @@
 Exposed under /_sandbox/ (outside Graph's paths, no authentication) and settable at start.
 """
 import copy
+import random
 import threading
 import time
 from collections import Counter
@@ -14,13 +15,23 @@ from starlette.routing import Route
 DEFAULT_CONFIG = {
     # Identity throttling by resource units (FIDELITY.md 2.7): app + tenant pair, small tenant.
     "throttling": {"enabled": False, "ru_per_10s": 3500, "writes_per_150s": 3000},
-    # Seconds during which a just-written object is not yet readable (FIDELITY.md 2.8).
+    # Seconds during which a just-created or restored object is not yet readable nor referable by writes
+    # (FIDELITY.md 2.8, 7.3): a number, or {"min": a, "max": b} for a lag drawn per object.
     "replication_lag_seconds": 0,
     # Injected failures on top-level Graph requests: random rates, and/or an explicit sequence
-    # (each entry 429, 503 or "drop") consumed one per matching request.
-    "faults": {"rate_429": 0.0, "rate_503": 0.0, "rate_drop": 0.0, "retry_after": 1, "path_prefix": None,
-               "sequence": []},
+    # (each entry 429, 503, "drop" or "lost_response") consumed one per matching request. "drop" closes
+    # the connection before the request is handled; "lost_response" after it was handled and committed.
+    "faults": {"rate_429": 0.0, "rate_503": 0.0, "rate_drop": 0.0, "rate_lost_response": 0.0, "retry_after": 1,
+               "path_prefix": None, "sequence": []},
+    # Seconds before a group's licences reach its members (FIDELITY.md 7.6): licence states and
+    # membersWithLicenseErrors appear only then.
+    "group_license_delay_seconds": 1.0,
+    # How removing a member or owner that is not there is answered (FIDELITY.md 7.4): 404, 400, or
+    # "alternate" (404, 400, 404, ...), so a client can be tested against both documented answers.
+    "missing_reference_removal": 404,
 }
+
+FAULT_KINDS = (429, 503, "drop", "lost_response")
 
 
 def merge(base, changes):
@@ -154,23 +165,43 @@ class Throttle:
 
 
 class Control:
-    def __init__(self, config=None):
+    def __init__(self, config=None, rng=None):
         self.initial = merge(copy.deepcopy(DEFAULT_CONFIG), config or {})
         self.config = copy.deepcopy(self.initial)
         self.counters = Counters()
         self.throttle = Throttle()
+        self.rng = rng or random.Random()
+        self._removals = 0
 
     def reset(self):
         self.config = copy.deepcopy(self.initial)
         self.counters.reset()
         self.throttle = Throttle()
+        self._removals = 0
 
     @property
     def replication_lag(self):
-        return float(self.config.get("replication_lag_seconds") or 0)
+        """The lag of one newly written object: the fixed setting, or a draw from its range."""
+        lag = self.config.get("replication_lag_seconds") or 0
+        if isinstance(lag, dict):
+            low, high = float(lag.get("min") or 0), float(lag.get("max") or 0)
+            return self.rng.uniform(low, max(low, high))
+        return float(lag)
+
+    @property
+    def group_license_delay(self):
+        return float(self.config.get("group_license_delay_seconds") or 0)
+
+    def missing_reference_status(self):
+        """404 or 400 for the removal of a reference that is not there, per the setting."""
+        setting = str(self.config.get("missing_reference_removal", 404))
+        if setting == "alternate":
+            self._removals += 1
+            return 404 if self._removals % 2 else 400
+        return 400 if setting == "400" else 404
 
     def next_fault(self, path, rng):
-        """The fault to inject for this top-level request: None, 429, 503 or "drop"."""
+        """The fault to inject for this top-level request: None, 429, 503, "drop" or "lost_response"."""
         faults = self.config["faults"]
         prefix = faults.get("path_prefix")
         if prefix and not path.startswith(prefix):
@@ -178,12 +209,32 @@ class Control:
         if faults.get("sequence"):
             return faults["sequence"].pop(0)
         roll = rng.random()
-        for kind, key in ((429, "rate_429"), (503, "rate_503"), ("drop", "rate_drop")):
+        for kind, key in ((429, "rate_429"), (503, "rate_503"), ("drop", "rate_drop"),
+                          ("lost_response", "rate_lost_response")):
             rate = float(faults.get(key) or 0)
             if roll < rate:
                 return kind
             roll -= rate
         return None
+
+
+def invalid_setting(changes):
+    """Why a config change cannot be applied, or None."""
+    lag = changes.get("replication_lag_seconds", 0)
+    if isinstance(lag, dict):
+        if set(lag) - {"min", "max"} or not all(isinstance(v, (int, float)) and v >= 0 for v in lag.values()):
+            return "replication_lag_seconds: a number of seconds, or {\"min\": seconds, \"max\": seconds}"
+    elif not isinstance(lag, (int, float)) or lag < 0:
+        return "replication_lag_seconds: a number of seconds, or {\"min\": seconds, \"max\": seconds}"
+    sequence = (changes.get("faults") or {}).get("sequence") or []
+    if any(entry not in FAULT_KINDS for entry in sequence):
+        return "faults.sequence: each entry one of %s" % ", ".join(str(k) for k in FAULT_KINDS)
+    if str(changes.get("missing_reference_removal", 404)) not in ("404", "400", "alternate"):
+        return "missing_reference_removal: 404, 400 or \"alternate\""
+    delay = changes.get("group_license_delay_seconds", 0)
+    if not isinstance(delay, (int, float)) or delay < 0:
+        return "group_license_delay_seconds: a number of seconds, 0 or more"
+    return None
 
 
 def _control(request):
@@ -212,6 +263,9 @@ async def config(request: Request):
         if unknown:
             return JSONResponse({"error": "unknown settings: %s (known: %s)" % (", ".join(unknown), ", ".join(DEFAULT_CONFIG))},
                                 status_code=400)
+        problem = invalid_setting(changes)
+        if problem:
+            return JSONResponse({"error": problem}, status_code=400)
         merge(control.config, changes)
         control.throttle = Throttle()
     return JSONResponse(control.config)

@@ -1,7 +1,7 @@
 """Helpers shared by every Graph handler: errors, permissions, JSON bodies and OData responses."""
 import base64
 import json
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 from datetime import datetime, timezone
 
 from starlette.responses import JSONResponse, Response
@@ -71,7 +71,8 @@ def require(request, *permissions):
         raise GraphHTTPError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
 
 
-async def read_json(request):
+async def read_json(request, type_name=None):
+    """The JSON object in the request body; with ``type_name``, property names in their documented case."""
     raw = await request.body()
     if not raw:
         raise GraphHTTPError(400, "BadRequest", "Empty Payload. JSON content expected.")
@@ -83,7 +84,29 @@ async def read_json(request):
         raise GraphHTTPError(400, "BadRequest", "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.")
     # The SDKs name the entity's type ("#microsoft.graph.user"); Graph accepts the annotation and stores nothing.
     body.pop("@odata.type", None)
+    if type_name:
+        from . import schema
+        body = schema.canonical_body(type_name, body)
     return body
+
+
+_BIND_COLLECTIONS = ("directoryobjects", "users", "groups")
+
+
+def reference_id(request, value):
+    """The object id an ``@odata.id`` / ``@odata.bind`` URL names (FIDELITY.md 7.8).
+
+    The URL is absolute and on the Graph host the client is talking to (the sandbox's own, as
+    graph.microsoft.us is US Government's): ``https://HOST/v1.0/directoryObjects/{id}`` (or ``users`` /
+    ``groups``). Another host, such as graph.microsoft.com, is another cloud: refused.
+    """
+    url = urlsplit(value) if isinstance(value, str) else None
+    parts = url.path.strip("/").split("/") if url else []
+    host = request.headers.get("host", "").lower()
+    if (url is None or url.scheme.lower() != "https" or url.netloc.lower() != host or len(parts) != 3
+            or parts[0].lower() != "v1.0" or parts[1].lower() not in _BIND_COLLECTIONS or not parts[2]):
+        raise GraphHTTPError(400, "Request_BadRequest", "Invalid object identifier '%s'." % (value,))
+    return parts[2]
 
 
 def not_found(object_id):
@@ -235,9 +258,14 @@ def _single_user_only(select):
     return next((prop for prop in select or () if prop in SINGLE_USER_ONLY), None)
 
 
-def count_response(request, type_name, docs):
-    """GET /users/$count: plain text, only as an advanced query."""
+def plain_count(request, count):
+    """A /$count segment's answer: the number as plain text, only as an advanced query."""
     if request.headers.get("consistencylevel", "").lower() != "eventual":
         raise GraphHTTPError(400, "Request_BadRequest", "$count is not currently supported.")
-    docs = filter_docs(request, type_name, docs)
-    return Response(str(len(docs)), media_type="text/plain;charset=utf-8")
+    return Response(str(count), media_type="text/plain;charset=utf-8")
+
+
+def count_response(request, type_name, docs):
+    """GET /users/$count: plain text, only as an advanced query."""
+    plain_count(request, 0)  # the header check comes before the filter's
+    return plain_count(request, len(filter_docs(request, type_name, docs)))

@@ -179,7 +179,8 @@ _GROUP = {
     "resourceBehaviorOptions/any": _row(eq=D),
     "resourceProvisioningOptions/any": _row(eq=D),
     "securityEnabled": _row(eq=D, kind="bool"),
-    "uniqueName": _row(eq=D, sw=D),
+    # uniqueName is an alternate key with no documented $filter support (FIDELITY.md 7.2): it is read
+    # by GET /groups(uniqueName='x'), so filtering on it is Request_UnsupportedQuery.
 }
 
 FILTER_SUPPORT = {"user": _USER, "group": _GROUP}

@@ -111,3 +111,29 @@ def project(type_name, doc, select=None, tenant=None):
             value = []
         out[prop] = value
     return out
+
+
+def canonical_body(type_name, body):
+    """``body`` with property names in their documented camelCase (FIDELITY.md 7.10).
+
+    Graph matches the property names of a directory object's request body without regard to case
+    (``mailNickName``, ``surName``), including ``<navigation>@odata.bind`` annotations and the properties
+    of complex values (``passwordProfile``). Unknown names are kept as sent, so the caller's
+    "does not exist" error names them as the client wrote them.
+    """
+    known = type_properties(type_name)
+    lowered = {name.lower(): name for name in known}
+    navigation = {name.lower(): name for name in TYPES.get(type_name, {}).get("navigationProperties", {})}
+    out = {}
+    for key, value in body.items():
+        name, at, annotation = key.partition("@")
+        if at:
+            name = navigation.get(name.lower(), lowered.get(name.lower(), name))
+            key = "%s@%s" % (name, annotation)
+        else:
+            key = lowered.get(key.lower(), key)
+            complex_type = known.get(key, {}).get("type", "").split(".")[-1]
+            if isinstance(value, dict) and complex_type in TYPES:
+                value = canonical_body(complex_type, value)
+        out[key] = value
+    return out

@@ -81,7 +81,7 @@ def apply_seed(tenant, seed):
                          "default_domain": info["default_domain"], "verified_domains": list(info["verified_domains"])})
     for app in seed.get("apps", []):
         doc = {"id": app["client_id"], "name": app.get("name", app["client_id"]), "roles": list(app.get("roles", [])),
-               "servicePrincipalId": str(uuid.uuid4())}
+               "directoryRoles": list(app.get("directory_roles", [])), "servicePrincipalId": str(uuid.uuid4())}
         secret = app.get("client_secret")
         if secret:
             doc["secret"] = generate_secret() if secret == "generate" else secret

@@ -2,53 +2,46 @@
 
 Every object is one row (kind, id, JSON). The server handles one request at a time on its event loop,
 so a handler's reads and writes are never interleaved with another's; ``commit`` runs once per HTTP
-request. ``version`` grows with every write so derived views (dynamic membership, inherited licences)
-can cache on it.
+request, before its response is sent. ``version`` grows with every write so derived views (dynamic
+membership, inherited licences) can cache on it. The database and its -wal / -shm files hold secrets
+(app credentials, the token signing key's siblings): they are created mode 0600.
 """
 import json
+import os
 import sqlite3
 import time
+
+from .indexes import Indexes
 
 KINDS = ("user", "group", "invitation", "sku", "deleted", "app", "meta")
 
 
 class Tenant:
     def __init__(self, db_path, replication_lag=lambda: 0.0):
+        # SQLite gives the -wal and -shm files the database file's mode: create it private first.
+        os.close(os.open(str(db_path), os.O_CREAT | os.O_WRONLY, 0o600))
+        os.chmod(str(db_path), 0o600)
         self.db = sqlite3.connect(str(db_path), check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS objects (kind TEXT NOT NULL, id TEXT NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (kind, id))")
         self.db.commit()
         self._replication_lag = replication_lag
-        self._written_at = {}
+        self._visible_at = {}   # object id -> monotonic time from which reads see it
         self.version = 0
+        self.license_version = 0   # grows only with writes that can change someone's licences
         self._load()
 
     # -- storage -------------------------------------------------------------------------------------
     def _load(self):
         self.users, self.groups, self.invitations, self.skus = {}, {}, {}, {}
         self.deleted, self.apps, self.meta = {}, {}, {}
-        self._upns, self._deleted_upns, self._upn_of = {}, {}, {}
+        self.indexes = Indexes()
         for kind, obj_id, doc in self.db.execute("SELECT kind, id, doc FROM objects"):
             self.store(kind)[obj_id] = json.loads(doc)
-            self._index_upn(kind, obj_id, self.store(kind)[obj_id])
+            self.indexes.update(kind, obj_id, self.store(kind)[obj_id])
         self.version += 1
-
-    def _index_upn(self, kind, key, doc):
-        """Keep UPN -> id maps of live and of soft-deleted users, so lookups by UPN need no scan."""
-        if kind == "user":
-            index = self._upns
-        elif kind == "deleted" and (doc is None or doc["kind"] == "user"):
-            index, doc = self._deleted_upns, doc and doc["doc"]
-        else:
-            return
-        old = self._upn_of.pop((kind, key), None)
-        if old is not None and index.get(old) == key:
-            del index[old]
-        if doc is not None:
-            upn = doc["userPrincipalName"].lower()
-            index[upn] = key
-            self._upn_of[(kind, key)] = upn
+        self.license_version += 1
 
     def store(self, kind):
         return {"user": self.users, "group": self.groups, "invitation": self.invitations, "sku": self.skus,
@@ -61,15 +54,24 @@ class Tenant:
     def save(self, kind, doc):
         """Insert or replace one object (the caller has already changed ``doc``)."""
         key = self.key_of(kind, doc)
-        self.store(kind)[key] = doc
-        self._index_upn(kind, key, doc)
+        store = self.store(kind)
+        if key not in store and kind in ("user", "group"):
+            # A created or restored object reaches the replicas that serve reads later (FIDELITY 2.8, 7.3).
+            lag = self._replication_lag()
+            if lag:
+                self._visible_at[key] = time.monotonic() + lag
+        if self.indexes.licence_relevant(kind, key, doc, new=key not in store):
+            self.license_version += 1
+        store[key] = doc
+        self.indexes.update(kind, key, doc)
         self.db.execute("INSERT OR REPLACE INTO objects (kind, id, doc) VALUES (?, ?, ?)", (kind, key, json.dumps(doc)))
-        self._written_at[key] = time.monotonic()
         self.version += 1
 
     def drop(self, kind, obj_id):
+        if obj_id in self.store(kind) and self.indexes.licence_relevant(kind, obj_id, None, new=False):
+            self.license_version += 1
         self.store(kind).pop(obj_id, None)
-        self._index_upn(kind, obj_id, None)
+        self.indexes.update(kind, obj_id, None)
         self.db.execute("DELETE FROM objects WHERE kind = ? AND id = ?", (kind, obj_id))
         self.version += 1
 
@@ -79,7 +81,7 @@ class Tenant:
     def wipe(self):
         self.db.execute("DELETE FROM objects")
         self.db.commit()
-        self._written_at.clear()
+        self._visible_at.clear()
         self._load()
 
     @property
@@ -107,25 +109,30 @@ class Tenant:
         return domain.lower() in (d.lower() for d in self.verified_domains)
 
     # -- replication lag -----------------------------------------------------------------------------
+    def settle(self):
+        """Every object readable now (after seeding: a seed is not a write clients wait for)."""
+        self._visible_at.clear()
+
     def replicated(self, obj_id):
-        """False while a just-written object has not reached the replica that serves reads."""
-        lag = self._replication_lag()
-        if not lag:
+        """False while a just-created (or restored) object has not reached the replica that serves reads.
+
+        The lag is drawn when the object is written, so later changes to the setting do not move it.
+        """
+        visible_at = self._visible_at.get(obj_id)
+        if visible_at is None:
             return True
-        written = self._written_at.get(obj_id)
-        return written is None or time.monotonic() - written >= lag
+        if time.monotonic() >= visible_at:
+            del self._visible_at[obj_id]
+            return True
+        return False
 
     # -- lookups shared by resources -----------------------------------------------------------------
     def find_user(self, key):
         """A live user by id or userPrincipalName (case-insensitive)."""
         user = self.users.get(key)
         if user is None and "@" in key:
-            user = self.users.get(self._upns.get(key.lower()))
+            user = self.users.get(self.indexes.upns.get(key.lower()))
         return user
-
-    def deleted_user_by_upn(self, upn):
-        """The deleted-items entry of a soft-deleted user by its original UPN, or None."""
-        return self.deleted.get(self._deleted_upns.get(upn.lower()))
 
     def directory_object(self, obj_id):
         """(kind, doc) of a live user or group, or (None, None)."""
@@ -134,3 +141,20 @@ class Tenant:
         if obj_id in self.groups:
             return "group", self.groups[obj_id]
         return None, None
+
+    def users_with_address(self, address):
+        """Live users whose mail or otherMails hold the address (case-insensitive)."""
+        return [self.users[i] for i in sorted(self.indexes.addresses.get(address.lower(), ())) if i in self.users]
+
+    def reports_of(self, manager_id):
+        """Live users whose manager is ``manager_id``."""
+        return [self.users[i] for i in sorted(self.indexes.reports.get(manager_id, ())) if i in self.users]
+
+    def groups_holding(self, object_id):
+        """(store kind, group document) of every live or soft-deleted group with the object as member or owner."""
+        found = []
+        for kind, key in sorted(self.indexes.holders.get(object_id, ())):
+            doc = self.groups.get(key) if kind == "group" else (self.deleted.get(key) or {}).get("doc")
+            if doc is not None:
+                found.append((kind, doc))
+        return found

@@ -50,11 +50,8 @@ def make_group(graph, name, dynamic=False):
     return graph.post("/groups", json=body)
 
 
-def user_task(no_log=False, **options):
-    task = {"name": "user", "m365.cloud_identity.aad_user": options, "register": "out"}
-    if no_log:
-        task["no_log"] = True
-    return task
+def user_task(**options):
+    return {"name": "user", "m365.cloud_identity.aad_user": options, "register": "out"}
 
 
 def recorded(play):
@@ -131,23 +128,29 @@ def test_user_lifecycle(graph, run_play, sandbox):
     assert writes(sandbox) == 0
 
 
-def test_generated_password_is_strong_returned_once_and_never_printed(graph, run_play, tmp_path):
+def test_generated_password_goes_to_the_password_file_once_and_never_to_output(graph, run_play, tmp_path):
     upn = "gen.password@contoso.com"
-    secret_file = tmp_path / "password.txt"
-    play = run_play([
-        user_task(no_log=True, user_principal_name=upn, display_name="Generated Password"),
-        {"name": "keep the password", "no_log": True,
-         "ansible.builtin.copy": {"content": "{{ out.generated_password }}", "dest": str(secret_file), "mode": "0600"}},
-        user_task(no_log=True, user_principal_name=upn, display_name="Generated Password"),
-        {"name": "no password on rerun", "ansible.builtin.assert": {
-            "that": ["out.generated_password is not defined", "out.action == 'unchanged'"]}},
-    ], verbosity=3)
-    password = secret_file.read_text()
-    assert password_problem(password) is None
-    assert get_user(graph, upn) is not None  # the sandbox refuses passwords that break the rule
-    assert password not in play.output
-    assert password not in recorded(play)
-    assert play.task("no password on rerun").status == "ok"
+    password_file = tmp_path / "passwords.jsonl"
+    task = user_task(user_principal_name=upn, display_name="Generated Password", password_file=str(password_file))
+    play = run_play([task, dict(task, name="rerun"),
+                     {"name": "no password in results", "ansible.builtin.assert": {
+                         "that": ["out.action == 'unchanged'", "out.generated_password is not defined"]}}],
+                    verbosity=4, diff=True)
+    [line] = [json.loads(text) for text in password_file.read_text().splitlines()]
+    assert (line["user_principal_name"], line["action"]) == (upn, "created")
+    assert line["id"] == get_user(graph, upn)["id"] and password_problem(line["password"]) is None
+    assert oct(password_file.stat().st_mode & 0o777) == "0o600"
+    assert line["password"] not in play.output
+    assert line["password"] not in recorded(play)
+    assert play.task("no password in results").status == "ok"
+
+
+def test_a_generated_password_needs_a_password_file_and_nothing_is_written_without_one(graph, run_play, sandbox):
+    sandbox.reset_counters()
+    play = run_play([user_task(user_principal_name="no.file@contoso.com", display_name="No File")],
+                    expect_failure=True)
+    assert "set password_file" in play.task("user").result["msg"]
+    assert get_user(graph, "no.file@contoso.com") is None and writes(sandbox) == 0
 
 
 def test_sandbox_refuses_a_weak_password(graph):
@@ -215,7 +218,7 @@ def test_manager_and_groups(graph, run_play, sandbox):
     team = make_group(graph, "Carol Team")
     other = make_group(graph, "Carol Other")
     upn = "carol@contoso.com"
-    spec = dict(user_principal_name=upn, display_name="Carol", manager=SEEDED_ADMIN,
+    spec = dict(user_principal_name=upn, display_name="Carol", manager=SEEDED_ADMIN, password="Carol!Passw0rd",
                 groups={"add": ["Carol Team", other["id"]]})
     created = run_play([user_task(**spec)])
     carol = get_user(graph, upn)

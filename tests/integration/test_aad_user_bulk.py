@@ -20,19 +20,15 @@ def bulk_users():
              "department": "Dept %d" % (n % 7), "job_title": "Worker"} for n in range(COUNT)]
 
 
-def bulk_tasks(vars_file, secrets_file=None):
+def bulk_tasks(vars_file, password_file):
     """Load the items from a file (2,500 items do not belong on a command line) and apply them."""
-    tasks = [
+    return [
         {"name": "load", "ansible.builtin.include_vars": {"file": str(vars_file), "name": "spec"}},
-        {"name": "bulk", "no_log": True, "register": "bulk",
-         "m365.cloud_identity.aad_user": {"usage_location": "US", "users": "{{ spec.users }}"}},
+        {"name": "bulk", "register": "bulk",
+         "m365.cloud_identity.aad_user": {"usage_location": "US", "users": "{{ spec.users }}",
+                                          "password_file": str(password_file)}},
         {"name": "summary", "ansible.builtin.debug": {"var": "bulk.summary"}},
     ]
-    if secrets_file:
-        tasks.append({"name": "keep passwords", "no_log": True, "ansible.builtin.copy": {
-            "dest": str(secrets_file), "mode": "0600",
-            "content": "{{ bulk.results | map(attribute='generated_password') | list | to_json }}"}})
-    return tasks
 
 
 def summary(play):
@@ -46,7 +42,7 @@ def count_users(graph):
 def test_bulk_create_rerun_and_recover(graph, run_play, sandbox, tmp_path):
     vars_file = tmp_path / "users.yml"
     vars_file.write_text(yaml.safe_dump({"users": bulk_users()}))
-    secrets_file = tmp_path / "passwords.json"
+    secrets_file = tmp_path / "passwords.jsonl"
 
     sandbox.reset_counters()
     started = time.monotonic()
@@ -57,17 +53,19 @@ def test_bulk_create_rerun_and_recover(graph, run_play, sandbox, tmp_path):
     assert summary(first)["created"] == COUNT and summary(first)["failed"] == 0
     assert counters["http"]["write"] <= 130, counters["http"]
     assert count_users(graph) == COUNT
-    generated = json.loads(secrets_file.read_text())
+    generated = [json.loads(line)["password"] for line in secrets_file.read_text().splitlines()]
     assert len(set(generated)) == COUNT and all(password_problem(p) is None for p in generated)
     assert not any(p in first.output for p in generated[:50])
+    assert len(first.task("bulk").result["results"]) == COUNT  # every item changed
 
     sandbox.reset_counters()
     started = time.monotonic()
-    again = run_play(bulk_tasks(vars_file))
+    again = run_play(bulk_tasks(vars_file, secrets_file))
     rerun_seconds = time.monotonic() - started
     counters = sandbox.counters()
     rerun_requests = counters["http"]["total"]
     assert summary(again)["unchanged"] == COUNT
+    assert again.task("bulk").result["results"] == []  # unchanged items are only counted
     assert counters["http"]["write"] == 0
     assert counters["http"]["total"] <= 6, counters["http"]["by_route"]
     print("rerun: %s" % json.dumps(counters["http"]))
@@ -81,7 +79,7 @@ def test_bulk_create_rerun_and_recover(graph, run_play, sandbox, tmp_path):
     for n in range(25, 50):
         graph.patch("/users/%s" % users["%s%04d@contoso.com" % (PREFIX, n)], json={"jobTitle": "Changed"})
     sandbox.reset_counters()
-    recovered = run_play(bulk_tasks(vars_file))
+    recovered = run_play(bulk_tasks(vars_file, secrets_file))
     counters = sandbox.counters()
     print("recover: %s" % json.dumps(counters["http"]))
     assert summary(recovered)["restored"] == 25 and summary(recovered)["updated"] == 25

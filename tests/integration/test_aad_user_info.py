@@ -39,9 +39,9 @@ def people(graph, sandbox, tmp_path_factory):
         body.update(extra)
         users[upn] = graph.post("/users", json=body)
     graph.request("PUT", "/users/%s/manager/$ref" % users[ONE]["id"],
-                  json={"@odata.id": "https://graph.microsoft.com/v1.0/users/%s" % users[BOSS]["id"]})
+                  json={"@odata.id": sandbox.object_url(users[BOSS]["id"], "users")})
     graph.post("/groups/%s/members/$ref" % group["id"],
-               json={"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/%s" % users[ONE]["id"]})
+               json={"@odata.id": sandbox.object_url(users[ONE]["id"])})
     sku = next(s for s in graph.list("/subscribedSkus", select="skuId,skuPartNumber", top=None)
                if s["skuPartNumber"] == "ENTERPRISEPACK")
     graph.post("/users/%s/assignLicense" % users[ONE]["id"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import yaml
@@ -16,7 +17,9 @@ def every_secret(conn):
 
 def test_demo_builds_the_example_then_changes_nothing_and_never_shows_a_secret(run_playbook, graph, sandbox, tmp_path):
     export_path = tmp_path / "export.yml"
-    play = run_playbook("playbooks/demo.yml", verbosity=3, extra_vars={"m365_demo_export_path": str(export_path)})
+    password_file = tmp_path / "new-passwords.jsonl"
+    demo_vars = {"m365_demo_export_path": str(export_path), "m365_demo_password_file": str(password_file)}
+    play = run_playbook("playbooks/demo.yml", verbosity=3, extra_vars=demo_vars)
 
     first = play.task("Keep the first run's summary").result["ansible_facts"]["demo_first_run"]
     assert first["counts"]["groups"]["created"] == 11
@@ -28,11 +31,13 @@ def test_demo_builds_the_example_then_changes_nothing_and_never_shows_a_secret(r
     assert "Second run: nothing changed" in play.stdout
     assert "Export re-applied: nothing changed" in play.stdout
 
-    # The new accounts got generated passwords: the users task's result is censored, and no secret
-    # (client secret or password) is in the output or the export.
+    # The new accounts got generated passwords: in the password file only (mode 0600), not hidden with
+    # no_log; no secret (client secret or password) is in the output or the export.
     users_task = [task for task in play.tasks if task.name.endswith("Users | create, update or restore the spec's users")]
-    assert len(users_task) == 3 and all("censored" in task.result for task in users_task)
-    for secret in every_secret(sandbox.conn):
+    assert len(users_task) == 3 and not any("censored" in task.result for task in users_task)
+    generated = [json.loads(line) for line in password_file.read_text().splitlines()]
+    assert len(generated) == 60 and password_file.stat().st_mode & 0o077 == 0
+    for secret in every_secret(sandbox.conn) | set(line["password"] for line in generated):
         assert secret not in play.output
         assert secret not in export_path.read_text()
     assert "generated_password" not in play.output and "password" not in export_path.read_text()
@@ -45,6 +50,6 @@ def test_demo_builds_the_example_then_changes_nothing_and_never_shows_a_secret(r
 
     # Running the whole demo again writes nothing at all.
     sandbox.reset_counters()
-    again = run_playbook("playbooks/demo.yml", extra_vars={"m365_demo_export_path": str(export_path)})
+    again = run_playbook("playbooks/demo.yml", extra_vars=demo_vars)
     assert re.search(r"localhost\s+:\s+ok=\d+\s+changed=0\s+unreachable=0\s+failed=0", again.stdout)
     assert sandbox.counters()["operations"]["write"] == 0

@@ -66,6 +66,7 @@ def test_a_missing_permission_fails_with_graphs_error_and_says_what_to_grant(run
     play = run_play([{
         "name": "create as the read-only app",
         "m365.cloud_identity.aad_user": {"user_principal_name": "no.rights@contoso.com", "display_name": "No Rights",
+                                         "password": "No!Rights2026",
                                          "client_id": reader["client_id"], "client_secret": reader["client_secret"]},
     }], expect_failure=True)
     result = play.task("create as the read-only app").result

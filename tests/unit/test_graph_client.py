@@ -419,12 +419,13 @@ def test_batch_of_45_is_sent_as_20_20_5_in_input_order(make_client):
 
 
 def test_batch_ids_content_type_and_depends_on_on_the_wire(make_client):
-    client = make_client([batch_answer()])
+    client = make_client([batch_answer(), batch_answer()])
     client.batch([{"id": "2", "method": "POST", "url": "/groups", "body": {"displayName": "g"}},
                   {"method": "PATCH", "url": BASE + "/users/u1", "body": {"jobTitle": "x"},
                    "headers": {"content-type": "application/json; charset=utf-8"}, "depends_on": ["2"]},
                   {"method": "GET", "url": "/users", "headers": {"ConsistencyLevel": "eventual"}}])
-    sent = client.transport.calls[0]["json"]["requests"]
+    # The chain 2 -> 1 and the independent 3 travel in separate batches (FIDELITY 7.1).
+    sent = client.transport.calls[0]["json"]["requests"] + client.transport.calls[1]["json"]["requests"]
     assert [item["id"] for item in sent] == ["2", "1", "3"]
     assert sent[0]["headers"] == {"Content-Type": "application/json"}
     assert sent[1]["headers"] == {"content-type": "application/json; charset=utf-8"}
@@ -439,7 +440,7 @@ def test_batch_keeps_dependent_requests_in_one_chunk(make_client):
     client = make_client([batch_answer(), batch_answer()])
     results = client.batch(items)
     chunks = [[item["id"] for item in call["json"]["requests"]] for call in client.transport.calls]
-    assert chunks == [["a%d" % n for n in range(19)], ["child", "parent"]]
+    assert chunks == [["child", "parent"], ["a%d" % n for n in range(19)]]
     assert [r.id for r in results] == [item["id"] for item in items]
 
 
@@ -454,15 +455,33 @@ def test_batch_rejects_oversized_dependency_groups_and_unknown_ids():
 
 
 def test_batch_retries_throttled_items_after_the_largest_retry_after(make_client, sleeps):
-    first = batch_answer({"2": 429, "3": 429, "4": 424}, headers={"2": {"Retry-After": "2"}, "3": {"retry-after": "3.5"}})
-    client = make_client([first, batch_answer()])
-    results = client.batch([{"method": "GET", "url": "/users/1"}, {"method": "GET", "url": "/users/2"},
-                            {"method": "GET", "url": "/users/3"},
-                            {"method": "PATCH", "url": "/users/4", "body": {}, "depends_on": ["2"]}])
-    assert sleeps == [3.5]
-    resent = client.transport.calls[1]["json"]["requests"]
-    assert [item["id"] for item in resent] == ["2", "3", "4"] and resent[2]["dependsOn"] == ["2"]
-    assert [r.status for r in results] == [200, 200, 200, 200]
+    # Graph refuses a batch mixing a dependsOn chain with independent items (FIDELITY 7.1), so the
+    # chain 2 -> 4 travels in a batch of its own; the throttled items of both batches are re-sent.
+    chain = batch_answer({"2": 429, "4": 424}, headers={"2": {"Retry-After": "2"}})
+    parallel = batch_answer({"3": 429, "5": 429}, headers={"3": {"retry-after": "3.5"}, "5": {"Retry-After": "1"}})
+    client = make_client([chain, batch_answer(), parallel, batch_answer()])
+    results = client.batch([{"id": "1", "method": "GET", "url": "/users/1"},
+                            {"id": "2", "method": "GET", "url": "/users/2"},
+                            {"id": "3", "method": "GET", "url": "/users/3"},
+                            {"id": "4", "method": "PATCH", "url": "/users/4", "body": {}, "depends_on": ["2"]},
+                            {"id": "5", "method": "GET", "url": "/users/5"}])
+    sent = [[item["id"] for item in call["json"]["requests"]] for call in client.transport.calls]
+    assert sent == [["2", "4"], ["2", "4"], ["1", "3", "5"], ["3", "5"]]
+    assert client.transport.calls[1]["json"]["requests"][1]["dependsOn"] == ["2"]
+    assert sleeps == [2.0, 3.5]
+    assert [r.status for r in results] == [200, 200, 200, 200, 200]
+
+
+def test_batch_never_mixes_a_chain_with_independent_items(make_client):
+    items = [{"id": "a%d" % n, "method": "GET", "url": "/users/%d" % n} for n in range(3)]
+    items += [{"id": "restore", "method": "POST", "url": "/directory/deletedItems/u/restore"},
+              {"id": "patch", "method": "PATCH", "url": "/users/u", "body": {}, "depends_on": ["restore"]}]
+    items += [{"id": "b%d" % n, "method": "GET", "url": "/users/%d" % n} for n in range(3, 6)]
+    chunks = [[i["id"] for i in chunk] for chunk in gc._chunks(gc._normalize_batch_items(items))]
+    assert chunks == [["restore", "patch"], ["a0", "a1", "a2", "b3", "b4", "b5"]]
+    for chunk in gc._chunks(gc._normalize_batch_items(items)):
+        linked = [bool(i["depends_on"]) for i in chunk]
+        assert not any(linked) or linked == [False] + [True] * (len(chunk) - 1)
 
 
 def test_batch_gives_up_on_throttled_items_within_the_wait_budget(make_client, sleeps):

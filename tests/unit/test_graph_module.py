@@ -97,7 +97,7 @@ def test_summary_counts_every_action_including_zeroes():
     results = [item_result("a", "created"), item_result("b", "created"), item_result("c", "unchanged"),
                item_result("d", "failed", error="boom"), item_result("e", "invited")]
     assert summarize(results) == {"created": 2, "updated": 0, "restored": 0, "unchanged": 1,
-                                  "deleted": 0, "failed": 1, "invited": 1}
+                                  "deleted": 0, "failed": 1, "invited": 1, "not_attempted": 0}
 
 
 def test_failed_item_from_graph_error_keeps_status_code_and_request_id():
@@ -148,12 +148,14 @@ def test_single_form_failure_uses_the_item_error():
     assert (result["status"], result["code"], result["request_id"]) == (400, "Request_BadRequest", "r")
 
 
-def test_list_form_returns_results_and_summary_with_objects_named():
+def test_list_form_returns_changed_items_and_a_summary_of_all_with_objects_named():
     items = [item_result("a", "created", obj={"id": "1"}), item_result("b", "unchanged", obj={"id": "2"})]
     result, failure = items_outcome(items, "group", single=False)
     assert failure is None
     assert result["changed"] is True
-    assert [r["group"] for r in result["results"]] == [{"id": "1"}, {"id": "2"}]
+    assert [r["group"] for r in result["results"]] == [{"id": "1"}]
+    everything = items_outcome(items, "group", single=False, return_unchanged=True)[0]
+    assert [r["group"] for r in everything["results"]] == [{"id": "1"}, {"id": "2"}]
     assert all("object" not in r for r in result["results"])
     assert result["summary"]["created"] == 1 and result["summary"]["unchanged"] == 1
 
@@ -162,7 +164,7 @@ def test_list_form_failure_lists_every_failed_key_and_keeps_all_results():
     items = [item_result("a", "created"), item_result("b", "failed", error="quota exceeded"),
              item_result("c", "failed", error="bad name")]
     result, failure = items_outcome(items, "user", single=False)
-    assert failure == "2 of 3 users failed: b: quota exceeded; c: bad name"
+    assert failure == "2 of 3 users failed: b: quota exceeded; c: bad name; 1 changed (see results)"
     assert [r["key"] for r in result["results"]] == ["a", "b", "c"]
     assert result["changed"] is True
 
@@ -170,7 +172,8 @@ def test_list_form_failure_lists_every_failed_key_and_keeps_all_results():
 def test_list_form_shows_item_diffs_only_in_diff_mode():
     diff = {"before": {"a": 1}, "after": {"a": 2}}
     items = [item_result("x", "updated", diff=diff), item_result("y", "unchanged", diff=None)]
-    assert items_outcome(items, "user", single=False, with_diff=True)[0]["diff"] == [diff]
+    assert items_outcome(items, "user", single=False, with_diff=True)[0]["diff"] == [
+        dict(diff, before_header="x (before)", after_header="x (after)")]
     assert "diff" not in items_outcome(items, "user", single=False)[0]
 
 
@@ -284,6 +287,22 @@ def test_list_failure_fails_the_task_and_still_returns_results(capsys):
 
     code, result = run_module(dict(CONNECTION, client_secret=SECRET), main, capsys)
     assert code == 1
-    assert result["msg"] == "1 of 2 users failed: b: bad"
+    assert result["msg"] == "1 of 2 users failed: b: bad; 1 changed (see results)"
     assert [r["action"] for r in result["results"]] == ["created", "failed"]
     assert result["changed"] is True
+
+
+def test_a_failed_item_that_was_partly_written_counts_as_changed():
+    item = failed_item("alice", ValueError("manager: not found"), written=True)
+    result, failure = items_outcome([item, item_result("bob", "unchanged")], "user", single=False)
+    assert result["changed"] is True and [r["key"] for r in result["results"]] == ["alice"]
+    assert failure.startswith("1 of 2 users failed: alice: manager: not found")
+
+
+def test_items_the_task_never_sent_are_named_not_attempted():
+    items = [failed_item("a", ValueError("network gone"), written=True),
+             failed_item("b", ValueError("network gone"), not_attempted=True)]
+    result, failure = items_outcome(items, "user", single=False)
+    assert [r["action"] for r in result["results"]] == ["failed", "not_attempted"]
+    assert result["summary"]["not_attempted"] == 1 and result["changed"] is True
+    assert "b: not attempted: network gone" in failure

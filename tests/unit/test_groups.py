@@ -21,6 +21,8 @@ def group(gid, name, **extra):
 class FakeClient:
     """Answers list reads from fixed data and records writes; batch items can be made to fail."""
 
+    base_url = "https://graph.microsoft.us/v1.0"  # bind URLs come from the client's own cloud
+
     def __init__(self, groups=(), users=(ADA, SAM), members=None, batch_answers=None, lagging=()):
         self.groups = list(groups)
         self.users = list(users)
@@ -84,7 +86,9 @@ def run(client, *specs, check=False):
     ({}, "one of display_name, unique_name or id"),
     ({"display_name": "x", "mail_nickname": "a b"}, "mail_nickname"),
     ({"display_name": "x", "mail_nickname": "x" * 65}, "1 to 64"),
-    ({"display_name": "x", "group_type": "security", "visibility": "Private"}, "microsoft365 groups only"),
+    # Private and Public apply to any group (FIDELITY 7.13); HiddenMembership to Microsoft 365 groups only.
+    ({"display_name": "x", "group_type": "security", "visibility": "HiddenMembership"}, "microsoft365 groups only"),
+    ({"display_name": "x", "group_type": "security", "security_enabled": False}, "always security-enabled"),
     ({"display_name": "x", "members": {"set": ["a"], "add": ["b"]}}, "either set"),
     ({"display_name": "x", "members": {"add": ["a"], "remove": ["a"]}}, "both add and remove"),
     ({"display_name": "x", "membership_rule": "user.department -eq", "is_assignable_to_role": False},
@@ -220,7 +224,8 @@ def test_security_group_with_members_needs_force_to_delete():
     assert "force: true" in result["error"]
     [result] = run(client, {"display_name": "Finance", "state": "absent", "force": True})
     assert result["action"] == "deleted"
-    assert client.writes[-1] == {"id": "delete-0", "method": "DELETE", "url": "/groups/%s" % finance["id"]}
+    last = client.writes[-1]
+    assert (last["method"], last["url"]) == ("DELETE", "/groups/%s" % finance["id"])
 
 
 # ---- references -------------------------------------------------------------------------------------------
@@ -253,3 +258,51 @@ def test_directory_group_by_display_name_is_ambiguous_when_shared():
     with pytest.raises(ReferenceError) as error:
         directory.group("Dup")
     assert sorted(error.value.ids) == [group(1, "x")["id"], group(2, "x")["id"]]
+
+
+# ---- Graph's rules the client applies before writing (FIDELITY 7.2, 7.4, 7.8) ------------------------------
+
+def test_a_group_named_twice_is_refused_before_any_write():
+    client = FakeClient(batch_answers=lambda r: (201, group(9, "Twice")))
+    results = run(client, {"display_name": "Twice"}, {"display_name": "twice"})
+    assert results[0]["action"] == "created"
+    assert results[1]["action"] == "failed" and "more than once" in results[1]["error"]
+    assert len([r for batch in client.batches for r in batch if r["method"] == "POST"]) == 1
+
+
+@pytest.mark.parametrize("target, member, reason", [
+    ({"group_type": "security"}, group(2, "Team", groupTypes=["Unified"]), "Microsoft 365 group cannot be a member"),
+    ({"group_type": "microsoft365"}, group(2, "Team"), "cannot have groups as members"),
+    ({"group_type": "security", "is_assignable_to_role": True}, group(2, "Team"), "role-assignable"),
+])
+def test_invalid_nesting_is_refused_before_any_write(target, member, reason):
+    client = FakeClient(groups=[member])
+    [result] = run(client, dict(target, display_name="Outer", members={"add": ["Team"]}))
+    assert result["action"] == "failed" and reason in result["error"]
+    assert client.batches == []
+
+
+def test_a_group_cannot_own_a_group():
+    client = FakeClient(groups=[group(2, "Team")])
+    [result] = run(client, {"display_name": "Outer", "owners": {"add": ["Team"]}})
+    assert "owners must be users or service principals" in result["error"] and client.batches == []
+
+
+def test_unique_name_creates_by_upsert_and_owners_are_added_by_ref_on_the_clients_own_host():
+    created = group(9, "Sales", uniqueName="sales")
+    client = FakeClient(batch_answers=lambda r: (201, created) if r["method"] == "PATCH" and "uniqueName" in r["url"]
+                        else (204, None))
+    [result] = run(client, {"display_name": "Sales", "unique_name": "sales", "owners": {"add": ["ada@contoso.com"]},
+                            "members": {"add": ["sam@contoso.com"]}})
+    assert result["action"] == "created", result
+    upsert = client.batches[0][0]
+    assert (upsert["method"], upsert["url"]) == ("PATCH", "/groups(uniqueName='sales')")
+    assert upsert["headers"] == {"Prefer": "create-if-missing"} and "uniqueName" not in upsert["body"]
+    writes = [r for batch in client.batches[1:] for r in batch]
+    owner = [r for r in writes if r["url"].endswith("/owners/$ref")]
+    assert owner and owner[0]["method"] == "POST"
+    assert owner[0]["body"]["@odata.id"] == "https://graph.microsoft.us/v1.0/directoryObjects/" + ADA["id"]
+    members = [r for r in writes if "members@odata.bind" in (r.get("body") or {})]
+    assert members[0]["body"]["members@odata.bind"] == ["https://graph.microsoft.us/v1.0/directoryObjects/" + SAM["id"]]
+    assert not any("owners@odata.bind" in (r.get("body") or {}) for r in writes)
+    assert not any(c for c in client.calls if c[0] == "LIST" and c[2] and "uniqueName" in c[2])

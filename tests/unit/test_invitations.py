@@ -302,7 +302,7 @@ def test_a_guest_not_yet_replicated_is_patched_again_after_a_wait():
     graph = FakeGraph(answer=answer)
     results = manage_guests(graph, [spec(department="Sales")], check_mode=False, sleep=waits.append)
     assert results[0]["action"] == "invited"
-    assert calls["patch"] == 2 and waits == [0.5]
+    assert calls["patch"] == 2 and len(waits) == 1 and 0 < waits[0] <= 0.5
 
 
 def test_domains_fall_back_to_the_organization_without_domain_permission():

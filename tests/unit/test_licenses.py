@@ -219,3 +219,83 @@ def test_members_in_error_reads_graph_error_none_as_no_error(catalog):
     assert members_in_error(catalog, "g1", members) == [
         {"id": "u2", "user_principal_name": "a@contoso.com", "sku_part_number": "SPE_E3", "state": "Error",
          "error": "CountViolation"}]
+
+
+# ---- group licensing (FIDELITY 7.6) --------------------------------------------------------------------
+
+GROUP_ID = "00000000-0000-0000-0000-0000000000g1".replace("g", "a")
+
+
+class GroupLicensingGraph:
+    """Subscribed SKUs, one group and its licence processing state, which completes after `polls` reads."""
+
+    base_url = "https://graph.microsoft.com/v1.0"
+
+    def __init__(self, security_enabled=True, polls=2):
+        self.group = {"id": GROUP_ID, "displayName": "Sales", "uniqueName": None, "securityEnabled": security_enabled,
+                      "groupTypes": ["Unified"], "mailEnabled": True, "assignedLicenses": []}
+        self.polls = polls
+        self.writes = []
+
+    def list(self, path, select=None, filter=None, **kwargs):
+        if path == "/subscribedSkus":
+            return [graph_sku(E3, 25, 0)]
+        if path == "/groups":
+            return [dict(self.group)]
+        if path.endswith("/members"):
+            return []
+        raise AssertionError("unexpected list " + path)
+
+    def get(self, path, params=None, **kwargs):
+        if path == "/subscribedSkus":
+            return {"value": [graph_sku(E3, 25, 0)]}
+        assert path == "/groups/" + GROUP_ID and "licenseProcessingState" in params["$select"]
+        self.polls -= 1
+        return {"id": GROUP_ID, "licenseProcessingState": {
+            "state": "ProcessingComplete" if self.polls <= 0 else "QueuedForProcessing"}}
+
+    def batch(self, requests):
+        from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import BatchResult
+        results = []
+        for request in requests:
+            if request["method"] == "GET":
+                results.append(BatchResult(request["id"], 404, {"error": {"code": "Request_ResourceNotFound",
+                                                                          "message": "no such unique name"}}))
+            else:
+                self.writes.append(request)
+                results.append(BatchResult(request["id"], 200, {}))
+        return results
+
+
+def license_run(graph):
+    from ansible_collections.m365.cloud_identity.plugins.module_utils.licenses import LicenseRun
+    run = LicenseRun(graph)
+    sleeps = []
+    run._sleep = sleeps.append
+    run._clock = lambda: sum(sleeps)
+    return run, sleeps
+
+
+def test_a_group_that_is_not_security_enabled_is_refused_before_any_write():
+    graph = GroupLicensingGraph(security_enabled=False)
+    run, _sleeps = license_run(graph)
+    [result] = run.run(parse_assignments({"group": "Sales", "licenses": {"add": ["SPE_E3"]}}, None))
+    assert result["action"] == "failed" and "security_enabled: true" in result["error"]
+    assert graph.writes == []
+
+
+def test_group_licences_are_waited_for_then_reported_as_processed():
+    graph = GroupLicensingGraph(polls=3)
+    run, sleeps = license_run(graph)
+    [result] = run.run(parse_assignments({"group": "Sales", "licenses": {"add": ["SPE_E3"]}}, None))
+    assert result["action"] == "updated" and len(graph.writes) == 1
+    assert result["object"]["license_processing_state"] == "ProcessingComplete" and len(sleeps) == 2
+
+
+def test_group_licences_still_processing_after_the_wait_are_reported_so():
+    graph = GroupLicensingGraph(polls=10 ** 6)
+    run, sleeps = license_run(graph)
+    [result] = run.run(parse_assignments({"group": "Sales", "licenses": {"add": ["SPE_E3"]}}, None))
+    assert result["action"] == "updated"
+    assert result["object"]["license_processing_state"] == "QueuedForProcessing"
+    assert sum(sleeps) <= 30

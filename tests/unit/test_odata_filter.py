@@ -349,6 +349,9 @@ def test_documented_endswith_error_text():
         ("user", "startswith(mobilePhone,'+44')", False, "mobilePhone"),
         ("user", "displayName eq null", False, "displayName"),
         ("group", "description eq 'x'", False, "description"),
+        # FIDELITY.md 7.2: uniqueName is an alternate key, read by /groups(uniqueName='x'), not filterable.
+        ("group", "uniqueName eq 'sales-team'", True, "uniqueName"),
+        ("group", "startswith(uniqueName,'sales')", False, "uniqueName"),
     ],
 )
 def test_unsupported_property_gives_graph_message(type_name, text, advanced, prop):
@@ -369,7 +372,6 @@ def test_unsupported_property_gives_graph_message(type_name, text, advanced, pro
         "mailNickname eq 'sales' or mail eq 'sales@contoso.com'",
         "groupTypes/any(c:c eq 'Unified')",
         "securityEnabled eq true and mailEnabled eq false",
-        "uniqueName eq 'sales-team'",
         "id in ('a', 'b')",
         "membershipRuleProcessingState eq 'On'",
         "proxyAddresses/any(x:startswith(x,'smtp:sales'))",

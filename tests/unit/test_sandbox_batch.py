@@ -96,6 +96,24 @@ def test_depends_on_runs_in_order_and_a_failed_dependency_gives_424(raw):
     assert responses["chain"]["status"] == 424
 
 
+@pytest.mark.parametrize("shape", ["independent items beside a chain", "two chains"])
+def test_a_batch_mixing_chains_and_independent_items_is_refused_whole(raw, shape):
+    """FIDELITY.md 7.1: fully parallel or fully sequential; a mixed batch runs nothing."""
+    aliases = ["mix%s" % uuid.uuid4().hex[:8] for _ in range(4)]
+    if shape == "independent items beside a chain":
+        items = [create_item("a", aliases[0]), dict(get_item("a2", "/users/%s@contoso.com" % aliases[0]), dependsOn=["a"]),
+                 create_item("b", aliases[1])]
+    else:
+        items = [create_item("a", aliases[2]), dict(get_item("a2", "/users/%s@contoso.com" % aliases[2]), dependsOn=["a"]),
+                 create_item("b", aliases[3]), dict(get_item("b2", "/users/%s@contoso.com" % aliases[3]), dependsOn=["b"])]
+    response = raw.call("POST", "/$batch", json={"requests": items})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "BadRequest"
+    assert response.json()["error"]["message"] == "Batch should be either fully sequential or fully parallel"
+    for alias in aliases:
+        assert raw.call("GET", "/users/%s@contoso.com" % alias).status_code == 404
+
+
 def test_a_circular_dependency_fails_the_batch(raw):
     assert_batch_refused(raw, {"requests": [get_item("1", dependsOn=["2"]), get_item("2", dependsOn=["1"])]})
 
@@ -159,3 +177,14 @@ def test_a_batch_without_a_token_is_401(sandbox):
                              verify=sandbox.conn["ca_path"], timeout=30)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "InvalidAuthenticationToken"
+
+
+def test_a_parallel_batch_runs_its_items_in_any_order(raw):
+    """FIDELITY.md 7.1: without dependsOn, a later item may run before an earlier one."""
+    outcomes = set()
+    for _ in range(20):   # both orders are drawn with probability 1/2: all 20 alike is a 1-in-500,000 chance
+        alias = "par%s" % uuid.uuid4().hex[:8]
+        responses = batch(raw, [create_item("create", alias), get_item("read", "/users/%s@contoso.com" % alias)])
+        assert responses["create"]["status"] == 201
+        outcomes.add(responses["read"]["status"])
+    assert outcomes == {200, 404}   # the read ran after the create sometimes, before it other times

@@ -23,7 +23,8 @@ def restore_config(sandbox):
     yield
     sandbox.configure(throttling={"enabled": False, "ru_per_10s": 3500, "writes_per_150s": 3000},
                       replication_lag_seconds=0,
-                      faults={"rate_429": 0, "rate_503": 0, "rate_drop": 0, "path_prefix": None, "sequence": []})
+                      faults={"rate_429": 0, "rate_503": 0, "rate_drop": 0, "rate_lost_response": 0, "path_prefix": None,
+                              "sequence": []})
 
 
 def user_body(alias=None):
@@ -149,6 +150,61 @@ def test_counters_count_http_requests_and_graph_operations(raw, sandbox):
     assert sandbox.reset_counters()["http"]["total"] == 0
 
 
+def test_a_lost_response_fault_applies_the_write_then_drops_the_answer(raw, sandbox, restore_config):
+    """The response is lost AFTER the write was applied and committed (issue 10), unlike "drop"."""
+    body = user_body()
+    sandbox.configure(faults={"sequence": ["lost_response"]})
+    with pytest.raises(requests.exceptions.RequestException):
+        raw.call("POST", "/users", json=body).json()
+    created = raw.call("GET", "/users/%s" % body["userPrincipalName"])
+    assert created.status_code == 200, created.text         # the write happened
+    again = raw.call("POST", "/users", json=body)           # so a blind retry conflicts
+    assert again.status_code == 400 and again.json()["error"]["details"][0]["code"] == "ObjectConflict"
+
+    sandbox.configure(faults={"sequence": ["drop"]})        # "drop" loses the request before it is handled
+    other = user_body()
+    with pytest.raises(requests.exceptions.RequestException):
+        raw.call("POST", "/users", json=other).json()
+    assert raw.call("GET", "/users/%s" % other["userPrincipalName"]).status_code == 404
+
+
+def test_a_lost_response_rate_applies_to_every_request(raw, sandbox, restore_config):
+    sandbox.configure(faults={"rate_lost_response": 1.0, "path_prefix": "/v1.0/users"})
+    body = user_body()
+    with pytest.raises(requests.exceptions.RequestException):
+        raw.call("POST", "/users", json=body).json()
+    assert raw.call("GET", "/groups").status_code == 200    # outside the prefix
+    sandbox.configure(faults={"rate_lost_response": 0})
+    assert raw.call("GET", "/users/%s" % body["userPrincipalName"]).status_code == 200
+
+
+def test_a_replication_lag_range_is_drawn_per_object(raw, sandbox, restore_config):
+    sandbox.configure(replication_lag_seconds={"min": 0.6, "max": 1.2})
+    created = [raw.call("POST", "/users", json=user_body()).json()["id"] for _ in range(3)]
+    assert all(raw.call("GET", "/users/%s" % i).status_code == 404 for i in created)   # each at least 0.6 s
+    time.sleep(1.3)
+    assert all(raw.call("GET", "/users/%s" % i).status_code == 200 for i in created)   # none beyond 1.2 s
+
+
+def test_a_lag_change_does_not_hide_objects_already_readable(raw, sandbox, restore_config):
+    user = raw.call("POST", "/users", json=user_body()).json()
+    sandbox.configure(replication_lag_seconds=5)
+    assert raw.call("PATCH", "/users/%s" % user["id"], json={"jobTitle": "Later"}).status_code == 204
+    assert raw.call("GET", "/users/%s" % user["id"]).status_code == 200   # updates do not hide an object
+
+
+@pytest.mark.parametrize("settings", [
+    {"replication_lag_seconds": -1}, {"replication_lag_seconds": {"min": 1, "most": 2}},
+    {"faults": {"sequence": ["boom"]}}, {"missing_reference_removal": 500},
+    {"group_license_delay_seconds": "soon"},
+])
+def test_invalid_settings_are_refused_and_change_nothing(sandbox, settings):
+    before = sandbox.control("GET", "config")
+    response = requests.patch(sandbox.url + "/_sandbox/config", json=settings, verify=sandbox.conn["ca_path"], timeout=30)
+    assert response.status_code == 400 and list(settings)[0] in response.json()["error"]
+    assert sandbox.control("GET", "config") == before
+
+
 def test_control_calls_are_not_counted_and_need_no_token(sandbox):
     sandbox.reset_counters()
     sandbox.control("GET", "config")
@@ -194,6 +250,24 @@ def test_state_survives_a_restart_on_the_same_state_dir(sandbox_factory, tmp_pat
         assert again.call("GET", "/users/ada.admin@contoso.com").status_code == 404
         deleted = again.call("GET", "/directory/deletedItems/microsoft.graph.user").json()["value"]
     assert [d["displayName"] for d in deleted] == ["Ada Admin"]
+
+
+def test_state_is_owner_only_and_committed_before_the_answer(sandbox_factory):
+    """Secrets live in the state directory (keys, the SQLite WAL): 0700 / 0600. A write the client was
+    told about survives the server being killed right after it answered."""
+    box = sandbox_factory()
+    with box.wire() as wire:
+        created = wire.call("POST", "/users", json=user_body())
+        assert created.status_code == 201
+        box.process.kill()      # SIGKILL: no shutdown hook runs
+        box.process.wait()
+    assert (box.state_dir.stat().st_mode & 0o777) == 0o700
+    files = [p for p in box.state_dir.rglob("*") if p.is_file() and p.name != "sandbox.log"]
+    assert {"tenant.sqlite", "tenant.sqlite-wal", "ca-key.pem", "token-signing-key.pem"} <= {p.name for p in files}
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in files} == {p.name: "0o600" for p in files}
+    again = sandbox_factory(state_dir=box.state_dir)
+    with again.wire() as wire:
+        assert wire.call("GET", "/users/%s" % created.json()["id"]).status_code == 200
 
 
 def test_sigterm_stops_cleanly_and_removes_connection_json(sandbox_factory):

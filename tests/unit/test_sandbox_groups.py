@@ -9,8 +9,14 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client i
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "sandbox" / "graph_sandbox" / "data"
                      / "v1.0-identity-schema.json").read_text())
 GROUP_PROPS = set(SCHEMA["types"]["group"]["properties"]) | {"id", "deletedDateTime"}
-BIND = "https://graph.microsoft.com/v1.0/directoryObjects/%s"
+BIND = None  # "https://<the sandbox's Graph host>/v1.0/directoryObjects/%s" (FIDELITY.md 7.8), set below
 SALES_RULE = '(user.department -eq "Sales") -and (user.accountEnabled -eq true)'
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _bind_urls(sandbox):
+    global BIND
+    BIND = sandbox.object_url("%s")
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,12 @@ SWAY = "a23b959c-7ce8-4e57-9140-b90eb88a9e97"
 LICENSE_SELECT = {"$select": "id,assignedLicenses,licenseAssignmentStates,assignedPlans"}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def instant_group_licensing(sandbox):
+    """These tests look at what group licences lead to; their delay (FIDELITY.md 7.6) is tested below."""
+    sandbox.configure(group_license_delay_seconds=0)
+
+
 def assign(graph, kind, obj, add=(), remove=(), disabled=()):
     body = {"addLicenses": [{"skuId": sku, "disabledPlans": list(disabled)} for sku in add],
             "removeLicenses": list(remove)}
@@ -258,3 +264,72 @@ def test_a_seed_can_give_users_direct_licences(sandbox_factory, tmp_path):
         assert sku(client, E3)["consumedUnits"] == 1
     finally:
         client.close()
+
+
+def test_group_licences_reach_members_only_after_the_processing_delay(graph, tenant, sandbox):
+    """FIDELITY.md 7.6: group licence processing is asynchronous; the group shows its licence at once."""
+    import time
+    sandbox.configure(group_license_delay_seconds=1.5)
+    try:
+        member = tenant.user()
+        group = tenant.group([member])
+        assign(graph, "groups", group, add=[E3])
+        assert licence_view(graph, member)["licenseAssignmentStates"] == []
+        queued = graph.get("/groups/%s" % group["id"], params={"$select": "assignedLicenses,licenseProcessingState"})
+        assert [lic["skuId"] for lic in queued["assignedLicenses"]] == [E3]
+        assert queued["licenseProcessingState"] == {"state": "QueuedForProcessing"}
+        time.sleep(1.6)
+        state, = licence_view(graph, member)["licenseAssignmentStates"]
+        assert (state["skuId"], state["assignedByGroup"], state["state"]) == (E3, group["id"], "Active")
+        done = graph.get("/groups/%s" % group["id"], params={"$select": "licenseProcessingState"})
+        assert done["licenseProcessingState"] == {"state": "ProcessingComplete"}
+    finally:
+        sandbox.configure(group_license_delay_seconds=0)
+
+
+def test_licences_only_on_security_enabled_groups_and_a_microsoft_365_group_can_be_one(graph, sandbox):
+    """FIDELITY.md 7.6."""
+    name = uuid.uuid4().hex[:8]
+    team = graph.post("/groups", json={"displayName": name, "mailNickname": name, "mailEnabled": True,
+                                       "securityEnabled": False, "groupTypes": ["Unified"]})
+    with pytest.raises(GraphError) as refused:
+        assign(graph, "groups", team, add=[E3])
+    assert refused.value.status == 400 and refused.value.code == "Request_BadRequest"
+    graph.patch("/groups/%s" % team["id"], json={"securityEnabled": True})
+    assert assign(graph, "groups", team, add=[E3])["id"] == team["id"]
+
+
+def test_licence_states_kept_up_to_date_in_place_equal_a_full_recompute(graph, tenant, sandbox):
+    """Direct assignments and member adds / removals update the derived licence state in place (issue 13);
+    what clients read must be exactly what a recompute from scratch gives, seats running out included."""
+    visio = sku(graph, VISIO)
+    sandbox.control("PATCH", "skus/VISIOCLIENT", json={"prepaid": visio["consumedUnits"] + 3})
+    visio = sku(graph, VISIO)
+    users = tenant.users(6)   # 3 free Visio seats for 5 members of the first group
+    first, second = tenant.group(users[:2]), tenant.group()
+    assign(graph, "groups", first, add=[VISIO, E3])
+    assign(graph, "groups", second, add=[E3])
+    assign(graph, "users", users[2], add=[E5])
+
+    def then_read(change):
+        change()
+        graph.get("/subscribedSkus")   # a read between changes keeps the derived state current, so the
+                                       # next change is applied in place where that is safe
+    for user in users[3:]:
+        then_read(lambda: tenant.add_member(second, user))
+        then_read(lambda: tenant.add_member(first, user))          # Visio seats run out: CountViolation
+    then_read(lambda: graph.delete("/groups/%s/members/%s/$ref" % (first["id"], users[0]["id"])))
+    then_read(lambda: graph.delete("/groups/%s/members/%s/$ref" % (second["id"], users[4]["id"])))
+    then_read(lambda: assign(graph, "users", users[1], add=[E5]))
+
+    def everything():
+        states = {u["id"]: licence_view(graph, u) for u in users}
+        errors = {g["id"]: sorted(m["id"] for m in graph.list("/groups/%s/membersWithLicenseErrors" % g["id"]))
+                  for g in (first, second)}
+        seats = {s["skuId"]: s["consumedUnits"] for s in graph.get("/subscribedSkus")["value"]}
+        return states, errors, seats
+
+    in_place = everything()
+    assert any(s["state"] == "Error" for view in in_place[0].values() for s in view["licenseAssignmentStates"])
+    sandbox.control("PATCH", "skus/VISIOCLIENT", json={"prepaid": visio["prepaidUnits"]["enabled"]})  # forces a recompute
+    assert everything() == in_place

@@ -74,7 +74,7 @@ def test_the_sdk_creates_a_user_and_finds_it_with_filter_and_select(sdk):
     assert [(u.id, u.usage_location, u.account_enabled) for u in found] == [(user.id, "SE", True)]
 
 
-def test_the_sdk_creates_and_lists_a_group_and_adds_a_member(sdk):
+def test_the_sdk_creates_and_lists_a_group_and_adds_a_member(sdk, sandbox):
     client, run = sdk
     user = create_user(client, run)
     alias = uuid.uuid4().hex[:8]
@@ -85,7 +85,7 @@ def test_the_sdk_creates_and_lists_a_group_and_adds_a_member(sdk):
     groups = run(client.groups.get())
     assert group.id in {g.id for g in groups.value}
 
-    ref = ReferenceCreate(odata_id="https://graph.microsoft.com/v1.0/directoryObjects/%s" % user.id)
+    ref = ReferenceCreate(odata_id=sandbox.object_url(user.id))
     run(client.groups.by_group_id(group.id).members.ref.post(ref))
     members = run(client.groups.by_group_id(group.id).members.get())
     assert [m.id for m in members.value] == [user.id]

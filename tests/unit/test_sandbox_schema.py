@@ -169,23 +169,26 @@ class World:
 
     def __init__(self, wire, sandbox):
         self.wire = wire
+        sandbox.configure(group_license_delay_seconds=0)  # members' licence states at once
         self.user = ok(wire, "POST", "/users", json=full_user_body())["id"]
         self.manager = ok(wire, "POST", "/users", json=new_user_body())["id"]
         ok(wire, "PUT", "/users/%s/manager/$ref" % self.user,
-           json={"@odata.id": "https://graph.microsoft.com/v1.0/users/%s" % self.manager})
+           json={"@odata.id": wire.sandbox.object_url(self.manager, "users")})
         skus = ok(wire, "GET", "/subscribedSkus")["value"]
         self.sku_id = next(s["skuId"] for s in skus if s["skuPartNumber"] == "SPE_E3")
         self.sku_object_id = next(s["id"] for s in skus if s["skuPartNumber"] == "SPE_E3")
         ok(wire, "POST", "/users/%s/assignLicense" % self.user,
            json={"addLicenses": [{"skuId": self.sku_id, "disabledPlans": []}], "removeLicenses": []})
         self.security = ok(wire, "POST", "/groups", json=new_group_body(
-            "security", **{"members@odata.bind": ["https://graph.microsoft.com/v1.0/users/%s" % self.user]}))["id"]
+            "security", **{"members@odata.bind": [wire.sandbox.object_url(self.user, "users")]}))["id"]
         self.unified = ok(wire, "POST", "/groups", json=new_group_body(
             "unified", uniqueName="schema-%s" % uuid.uuid4().hex[:8],
-            **{"owners@odata.bind": ["https://graph.microsoft.com/v1.0/users/%s" % self.manager]}))["id"]
+            **{"owners@odata.bind": [wire.sandbox.object_url(self.manager, "users")]}))["id"]
         self.dynamic = ok(wire, "POST", "/groups", json=new_group_body("dynamic"))["id"]
-        ok(wire, "POST", "/groups/%s/members/$ref" % self.unified,
-           json={"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/%s" % self.security})
+        ok(wire, "POST", "/groups/%s/members/$ref" % self.unified, json={"@odata.id": wire.sandbox.object_url(self.user)})
+        # Security groups nest in security groups only (FIDELITY.md 7.4).
+        self.outer = ok(wire, "POST", "/groups", json=new_group_body(
+            "security", **{"members@odata.bind": [wire.sandbox.object_url(self.security)]}))["id"]
         ok(wire, "POST", "/groups/%s/assignLicense" % self.security,
            json={"addLicenses": [{"skuId": self.sku_id, "disabledPlans": []}], "removeLicenses": []})
         self.license_errors = self.group_with_a_license_error(skus)
@@ -205,7 +208,7 @@ class World:
             ok(self.wire, "POST", "/users/%s/assignLicense" % holder,
                json={"addLicenses": [{"skuId": sku["skuId"], "disabledPlans": []}], "removeLicenses": []})
         group = ok(self.wire, "POST", "/groups", json=new_group_body(
-            "security", **{"members@odata.bind": ["https://graph.microsoft.com/v1.0/users/%s" % self.user]}))["id"]
+            "security", **{"members@odata.bind": [self.wire.sandbox.object_url(self.user, "users")]}))["id"]
         ok(self.wire, "POST", "/groups/%s/assignLicense" % group,
            json={"addLicenses": [{"skuId": sku["skuId"], "disabledPlans": []}], "removeLicenses": []})
         return group
@@ -275,7 +278,26 @@ ENDPOINTS = [
     ("group owners", "user", "collection", lambda w: ("GET", "/groups/%s/owners" % w.unified, None, None)),
     ("group transitiveMembers", "user", "collection",
      lambda w: ("GET", "/groups/%s/transitiveMembers" % w.unified, None, None)),
+    ("group members cast to users", "user", "collection",
+     lambda w: ("GET", "/groups/%s/members/microsoft.graph.user" % w.security, {"$select": everything("user", True)},
+                None)),
+    ("group members cast to groups", "group", "collection",
+     lambda w: ("GET", "/groups/%s/members/microsoft.graph.group" % w.outer, None, None)),
+    ("group owners cast to users", "user", "collection",
+     lambda w: ("GET", "/groups/%s/owners/microsoft.graph.user" % w.unified, None, None)),
+    ("group transitiveMembers cast to users", "user", "collection",
+     lambda w: ("GET", "/groups/%s/transitiveMembers/microsoft.graph.user" % w.outer, None, None)),
+    ("group transitiveMembers cast to groups", "group", "collection",
+     lambda w: ("GET", "/groups/%s/transitiveMembers/microsoft.graph.group" % w.outer, None, None)),
     ("group memberOf", "group", "collection", lambda w: ("GET", "/groups/%s/memberOf" % w.security, None, None)),
+    ("group memberOf cast to groups", "group", "collection",
+     lambda w: ("GET", "/groups/%s/memberOf/microsoft.graph.group" % w.security, None, None)),
+    ("group transitiveMemberOf cast to groups", "group", "collection",
+     lambda w: ("GET", "/groups/%s/transitiveMemberOf/microsoft.graph.group" % w.security, None, None)),
+    ("user memberOf cast to groups", "group", "collection",
+     lambda w: ("GET", "/users/%s/memberOf/microsoft.graph.group" % w.user, {"$select": everything("group")}, None)),
+    ("user transitiveMemberOf cast to groups", "group", "collection",
+     lambda w: ("GET", "/users/%s/transitiveMemberOf/microsoft.graph.group" % w.user, None, None)),
     ("group transitiveMemberOf", "group", "collection",
      lambda w: ("GET", "/groups/%s/transitiveMemberOf" % w.security, None, None)),
     ("assign group license", "group", "entity",
@@ -406,7 +428,7 @@ def test_the_walk_covers_every_route_that_returns_these_objects(raw, world, sand
     app = build_app(Stub())
     routes = {(method, route.path) for route in app.routes if isinstance(route, Route) and route.path.startswith("/v1.0/")
               for method in route.methods - {"HEAD"}}
-    wanted = {r for r in routes if r not in NO_OBJECT_ROUTES and not r[1].endswith("/$ref")}
+    wanted = {r for r in routes if r not in NO_OBJECT_ROUTES and not r[1].endswith(("/$ref", "/$count"))}
     sandbox.reset_counters()
     for _, _, _, make in ENDPOINTS:
         method, path, params, body = make(world)

@@ -201,10 +201,6 @@ def test_delete_soft_deletes_then_restore_then_purge(raw):
     assert deleted["userPrincipalName"] == user["id"].replace("-", "") + upn
     assert deleted["deletedDateTime"].endswith("Z")
 
-    # The UPN stays taken while the user is deleted.
-    assert_error(raw.call("POST", "/users", json=user_body(userPrincipalName=upn)), 400, "Request_BadRequest",
-                 "Another object with the same value for property userPrincipalName already exists.")
-
     restored = raw.call("POST", "/directory/deletedItems/%s/restore" % user["id"])
     assert restored.status_code == 200
     body = restored.json()
@@ -214,13 +210,29 @@ def test_delete_soft_deletes_then_restore_then_purge(raw):
     assert raw.call("GET", "/users/%s" % upn).status_code == 200
     assert user["id"] not in deleted_users(raw)
 
-    # Purge: gone from deleted items for good, and the UPN is free again.
+    # Purge: gone from deleted items for good.
     assert raw.call("DELETE", "/users/%s" % user["id"]).status_code == 204
     assert raw.call("DELETE", "/directory/deletedItems/%s" % user["id"]).status_code == 204
     assert user["id"] not in deleted_users(raw)
     assert_error(raw.call("GET", "/directory/deletedItems/%s" % user["id"]), 404, "Request_ResourceNotFound")
     assert_error(raw.call("POST", "/directory/deletedItems/%s/restore" % user["id"]), 404, "Request_ResourceNotFound")
     assert create(raw, userPrincipalName=upn)["id"] != user["id"]
+
+
+def test_soft_delete_frees_the_upn_and_a_conflicting_restore_is_refused(raw):
+    """FIDELITY.md 7.5 (this replaces the earlier "the UPN stays taken until purged")."""
+    user = create(raw)
+    upn = user["userPrincipalName"]
+    assert raw.call("DELETE", "/users/%s" % user["id"]).status_code == 204
+    successor = create(raw, userPrincipalName=upn)   # the UPN is free at once
+    assert successor["id"] != user["id"]
+    assert deleted_users(raw)[user["id"]]["userPrincipalName"] == user["id"].replace("-", "") + upn
+    assert_error(raw.call("POST", "/directory/deletedItems/%s/restore" % user["id"]), 400, "Request_BadRequest",
+                 "Another object with the same value for property userPrincipalName already exists.")
+    assert user["id"] in deleted_users(raw)           # the refused restore changed nothing
+    assert raw.call("DELETE", "/users/%s" % successor["id"]).status_code == 204
+    restored = raw.call("POST", "/directory/deletedItems/%s/restore" % user["id"])
+    assert restored.status_code == 200 and restored.json()["userPrincipalName"] == upn
 
 
 def test_get_one_deleted_user_carries_its_type(raw):
@@ -238,7 +250,7 @@ def test_deleted_items_without_a_type_cast_is_refused(raw):
 
 def test_manager_ref_set_read_list_and_remove(raw):
     boss, report = create(raw), create(raw)
-    ref = {"@odata.id": "https://graph.microsoft.com/v1.0/users/%s" % boss["id"]}
+    ref = {"@odata.id": raw.sandbox.object_url(boss["id"], "users")}
     assert raw.call("PUT", "/users/%s/manager/$ref" % report["id"], json=ref).status_code == 204
     manager = raw.call("GET", "/users/%s/manager" % report["id"]).json()
     assert manager["id"] == boss["id"] and manager["@odata.type"] == "#microsoft.graph.user"
@@ -250,16 +262,16 @@ def test_manager_ref_set_read_list_and_remove(raw):
 
 def test_manager_that_does_not_exist_is_404_and_self_is_refused(raw):
     user = create(raw)
-    missing = {"@odata.id": "https://graph.microsoft.com/v1.0/users/%s" % uuid.uuid4()}
+    missing = {"@odata.id": raw.sandbox.object_url(uuid.uuid4(), "users")}
     assert_error(raw.call("PUT", "/users/%s/manager/$ref" % user["id"], json=missing), 404, "Request_ResourceNotFound")
-    itself = {"@odata.id": "https://graph.microsoft.com/v1.0/users/%s" % user["id"]}
+    itself = {"@odata.id": raw.sandbox.object_url(user["id"], "users")}
     assert_error(raw.call("PUT", "/users/%s/manager/$ref" % user["id"], json=itself), 400, "Request_BadRequest")
 
 
 def test_purging_a_manager_clears_the_reports_manager(raw):
     boss, report = create(raw), create(raw)
     raw.call("PUT", "/users/%s/manager/$ref" % report["id"],
-               json={"@odata.id": "https://graph.microsoft.com/v1.0/users/%s" % boss["id"]})
+               json={"@odata.id": raw.sandbox.object_url(boss["id"], "users")})
     raw.call("DELETE", "/users/%s" % boss["id"])
     raw.call("DELETE", "/directory/deletedItems/%s" % boss["id"])
     assert_error(raw.call("GET", "/users/%s/manager" % report["id"]), 404, "Request_ResourceNotFound")
@@ -306,7 +318,7 @@ def test_concurrent_clients_each_get_their_writes_and_nothing_is_lost(sandbox, r
                 user = wire.call("POST", "/users", json=user_body("crowd%d.%d" % (n, i)))
                 assert user.status_code == 201, user.text
                 added = wire.call("POST", "/groups/%s/members/$ref" % group["id"],
-                                  json={"@odata.id": "https://graph.microsoft.com/v1.0/directoryObjects/" + user.json()["id"]})
+                                  json={"@odata.id": sandbox.object_url(user.json()["id"])})
                 assert added.status_code == 204, added.text
                 created.append(user.json()["id"])
             return created

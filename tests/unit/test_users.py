@@ -7,9 +7,14 @@ carried only department".
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import stat
+import tempfile
 import string
 import uuid
+from urllib.parse import unquote
 
 import pytest
 
@@ -25,6 +30,8 @@ DOMAINS = ["contoso.onmicrosoft.com", "contoso.com"]
 class FakeGraph(object):
     """Just enough of Graph for the user engine; records (method, path) of every call."""
 
+    base_url = "https://graph.microsoft.us/v1.0"  # bind URLs come from the client's own cloud
+
     def __init__(self):
         self.users = {}
         self.deleted = {}
@@ -32,6 +39,7 @@ class FakeGraph(object):
         self.members = {}      # group id -> set of user ids
         self.managers = {}     # user id -> manager id
         self.calls = []        # (method, path)
+        self.bodies = []       # the body of every write
         self.http = 0
         self.password_of = {}
 
@@ -76,6 +84,7 @@ class FakeGraph(object):
         else:
             raise AssertionError("unexpected list " + path)
         if filter:
+            assert "uniqueName" not in filter, "Graph cannot filter on uniqueName (FIDELITY 7.2)"
             prop, values = re.match(r"(\w+) in \((.*)\)$", filter).groups()
             wanted = set(v.strip().strip("'").lower() for v in values.split(","))
             found = [doc for doc in found if str(doc.get(prop) or "").lower() in wanted]
@@ -110,10 +119,16 @@ class FakeGraph(object):
         return None
 
     def _serve(self, method, url, body):
+        self.bodies.append(body)
         path = url.split("?")[0]
         self.calls.append((method, path))
         not_found = (404, {"error": {"code": "Request_ResourceNotFound", "message": "Resource does not exist"}})
         parts = path.strip("/").split("/")
+        alternate_key = re.match(r"groups\(uniqueName='(.*)'\)$", unquote(parts[0]))
+        if alternate_key and method == "GET":
+            name = alternate_key.group(1).replace("''", "'").lower()
+            found = [g for g in self.groups.values() if (g.get("uniqueName") or "").lower() == name]
+            return (200, dict(found[0])) if found else not_found
         if parts[0] == "users" and len(parts) == 1 and method == "POST":
             problem = passwords.password_problem(body["passwordProfile"]["password"])
             if problem:
@@ -173,8 +188,10 @@ class FakeGraph(object):
         raise AssertionError("unexpected %s %s" % (method, url))
 
 
-def run(graph, items, check_mode=False):
-    engine = users.UserEngine(graph, check_mode=check_mode)
+def run(graph, items, check_mode=False, password_file=None):
+    if password_file is None:
+        password_file = os.path.join(tempfile.mkdtemp(), "passwords.jsonl")
+    engine = users.UserEngine(graph, check_mode=check_mode, password_file=password_file or None)
     plans = engine.run(items)
     return engine, plans
 
@@ -430,6 +447,9 @@ def test_manager_created_in_the_same_run():
                                  item("boss@contoso.com", display_name="Boss")])
     assert [p.action for p in plans] == ["created", "created"]
     assert graph.managers[plans[0].new_id] == plans[1].new_id
+    # Resolved from the run's own create: read once as an item of the task, never looked up again
+    # (nor waited for) as a manager before it exists.
+    assert graph.calls.count(("GET", "/users/boss@contoso.com")) == 1
 
 
 def test_dynamic_group_is_refused_before_any_write():
@@ -505,8 +525,41 @@ def test_duplicate_keys_in_bulk_fail_the_repeat():
 def test_create_by_id_only_is_refused():
     graph = FakeGraph()
     plans = run(graph, [dict(id=str(uuid.uuid4()), state="present", display_name="X")])[1]
-    assert "give user_principal_name" in plans[0].error
+    assert "leave id out to create the user by user_principal_name" in plans[0].error
     assert graph.writes == []
+
+
+def test_an_unknown_id_with_a_new_upn_fails_and_never_creates():
+    graph = FakeGraph()
+    plans = run(graph, [item("new@contoso.com", id=str(uuid.uuid4()), display_name="X")])[1]
+    assert plans[0].failed and "no user has id" in plans[0].error
+    assert graph.writes == []
+
+
+def test_a_user_managing_itself_fails_before_any_write():
+    graph = FakeGraph()
+    graph.add_user("alice@contoso.com", displayName="Alice")
+    plans = run(graph, [item(job_title="Boss", manager="ALICE@contoso.com")])[1]
+    assert plans[0].failed and "cannot be their own manager" in plans[0].error
+    assert graph.writes == []
+
+
+def test_more_than_one_business_phone_fails_before_any_write():
+    graph = FakeGraph()
+    plans = run(graph, [item(display_name="A", business_phones=["+1 555 0100", "+1 555 0101"])])[1]
+    assert plans[0].failed and "only one business phone" in plans[0].error
+    assert graph.writes == []
+
+
+def test_manager_and_group_links_name_objects_on_the_clients_own_graph_host():
+    graph = FakeGraph()
+    boss = graph.add_user("boss@contoso.com", displayName="Boss")
+    sales = graph.add_group("Sales")
+    run(graph, [item(display_name="Alice", manager="boss@contoso.com", groups={"add": ["Sales"]})])
+    sent = [body["@odata.id"] for body in graph.bodies if body and "@odata.id" in body]
+    assert len(sent) == 2 and sales["id"] in graph.members
+    assert "https://graph.microsoft.us/v1.0/directoryObjects/" + boss["id"] in sent
+    assert all(url.startswith("https://graph.microsoft.us/v1.0/directoryObjects/") for url in sent)
 
 
 def test_rename_by_id():
@@ -554,3 +607,47 @@ def test_bulk_restore_finds_deleted_users_with_one_read():
     assert [p.action for p in plans].count("restored") == 5
     assert [c for c in graph.calls if c[0] == "GET"].count(("GET", "/directory/deletedItems/microsoft.graph.user")) == 1
     assert len(graph.users) == 25 and graph.deleted == {}
+
+
+
+# ---- the password file ---------------------------------------------------------
+
+def password_lines(path):
+    with open(path) as handle:
+        return [json.loads(line) for line in handle]
+
+
+def test_generated_and_given_passwords_go_to_the_password_file_once_never_to_results(tmp_path):
+    graph = FakeGraph()
+    path = str(tmp_path / "pw.jsonl")
+    bob = graph.add_user("bob@contoso.com")
+    engine, plans = run(graph, [item(display_name="Alice"),
+                                item("bob@contoso.com", password="N3w!passw0rd", update_password="always")],
+                        password_file=path)
+    lines = password_lines(path)
+    assert [(r["user_principal_name"], r["action"]) for r in lines] == [
+        ("alice@contoso.com", "created"), ("bob@contoso.com", "updated")]
+    assert lines[0]["password"] == graph.password_of[plans[0].new_id] and lines[0]["id"] == plans[0].new_id
+    assert lines[1]["password"] == "N3w!passw0rd" and lines[1]["id"] == bob["id"]
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", lines[0]["time"])
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    run(graph, [item(display_name="Alice")], password_file=path)
+    assert len(password_lines(path)) == 2  # nothing set on the second run, nothing appended
+
+
+def test_a_generated_password_without_password_file_fails_before_any_write():
+    graph = FakeGraph()
+    _engine, plans = run(graph, [item(display_name="Alice")], password_file="")
+    assert plans[0].failed and "set password_file" in plans[0].error
+    assert graph.writes == []
+
+
+def test_an_unsafe_or_unreachable_password_file_is_refused_before_any_write(tmp_path):
+    graph = FakeGraph()
+    shared = tmp_path / "shared.jsonl"
+    shared.write_text("")
+    shared.chmod(0o644)
+    for path, words in ((str(shared), "mode 0644"), (str(tmp_path / "nope" / "pw.jsonl"), "does not exist")):
+        with pytest.raises(passwords.PasswordFileError, match=words):
+            run(graph, [item(display_name="Alice")], password_file=path)
+    assert graph.writes == []

@@ -3,11 +3,12 @@ from starlette.routing import Route
 
 from ..http import (GraphHTTPError, collection_response, entity_response, graph_json, no_content, not_found, read_json,
                     require, tenant_of)
-from .users import conflict, upn_taken
+from .users import conflict
 
 READ_DELETED = {"user": ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"),
                 "group": ("Group.Read.All", "Group.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")}
-WRITE_DELETED = {"user": ("User.ReadWrite.All", "Directory.ReadWrite.All"),
+# Restore and purge of users: User.DeleteRestore.All is the least privilege (FIDELITY.md 7.5).
+WRITE_DELETED = {"user": ("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
                  "group": ("Group.ReadWrite.All", "Directory.ReadWrite.All")}
 READ_OBJECTS = READ_DELETED["user"] + READ_DELETED["group"]
 READ_ORG = ("Organization.Read.All", "Organization.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All",
@@ -32,7 +33,7 @@ def _entry(request, kinds=("user", "group")):
 
 
 async def list_deleted(request):
-    kind = request.path_params["kind"]
+    kind = request.path_params["kind"].lower()   # segments match in any case (FIDELITY.md 7.10)
     if kind not in ("user", "group"):
         raise GraphHTTPError(400, "Request_BadRequest", "Type 'microsoft.graph.%s' is not supported for deleted items." % kind)
     require(request, *READ_DELETED[kind])
@@ -72,18 +73,16 @@ async def restore_deleted(request):
 def purge(tenant, entry):
     """Permanent deletion: the object and every membership or ownership it held."""
     tenant.drop("deleted", entry["id"])
-    for group in list(tenant.groups.values()) + [e["doc"] for e in tenant.deleted.values() if e["kind"] == "group"]:
-        touched = False
+    for kind, group in tenant.groups_holding(entry["id"]):
         for rel in ("_members", "_owners"):
-            if entry["id"] in (group.get(rel) or {}):
-                group[rel].pop(entry["id"])
-                touched = True
-        if touched and group["id"] in tenant.groups:
+            (group.get(rel) or {}).pop(entry["id"], None)
+        if kind == "group":
             tenant.save("group", group)
-    for user in tenant.users.values():
-        if user.get("_manager") == entry["id"]:
-            user.pop("_manager")
-            tenant.save("user", user)
+        else:
+            tenant.save("deleted", tenant.deleted[group["id"]])
+    for user in tenant.reports_of(entry["id"]):
+        user.pop("_manager")
+        tenant.save("user", user)
 
 
 async def delete_deleted(request):

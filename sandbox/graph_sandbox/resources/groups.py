@@ -16,7 +16,8 @@ from starlette.routing import Route
 
 from .. import schema
 from ..http import (GraphHTTPError, advanced_query, collection_response, entity_response, graph_json, iso,
-                    no_content, not_found, page_size, paginate, read_json, require, tenant_of, METADATA)
+                    no_content, not_found, page_size, paginate, plain_count, read_json, reference_id, require, sandbox_of,
+                    tenant_of, METADATA)
 from .users import live_user, soft_delete
 
 
@@ -29,6 +30,17 @@ def _load_membership_rule():
 
 
 membership_rule = _load_membership_rule()
+
+# Called as listener(tenant, group, added ids, removed ids, tenant.license_version before the save) after
+# a static group's members change by $ref, so derived state (licensing) can follow without a recompute.
+MEMBERSHIP_LISTENERS = []
+
+
+def _save_members(tenant, group, added=(), removed=()):
+    version_before = tenant.license_version
+    tenant.save("group", group)
+    for listener in MEMBERSHIP_LISTENERS:
+        listener(tenant, group, list(added), list(removed), version_before)
 
 # FIDELITY.md section 4.
 READ = ("Group.Read.All", "Group.ReadWrite.All", "GroupMember.Read.All", "GroupMember.ReadWrite.All",
@@ -54,6 +66,14 @@ NICKNAME_FORBIDDEN = set('@()\\[]";:.<>, ')
 
 ALREADY_EXIST = "One or more added object references already exist for the following modified properties: '%s'."
 LAST_OWNER = "The group must have at least one owner, hence this owner cannot be removed."
+NOT_REMOVED = "One or more removed object references do not exist for the following modified properties: '%s'."
+NOT_REPLICATED = "The source resource object or one of the objects being referenced do not exist."
+# Member types a group may hold (FIDELITY.md 7.4, DC api/group-post-members.md); wording ASSUMED.
+UNIFIED_AS_MEMBER = "A Microsoft 365 group cannot be a member of another group."
+SECURITY_IN_UNIFIED = "A security group cannot be a member of a Microsoft 365 group."
+GROUP_IN_ROLE_GROUP = "A role-assignable group cannot have groups as members."
+OWNERS_BIND_ON_UPDATE = ("Property 'owners@odata.bind' is only supported when a group is created; "
+                         "add owners with POST /groups/{id}/owners/$ref.")  # wording ASSUMED
 MISSING_RULE = "A value is required for property 'membershipRule'."
 
 
@@ -149,13 +169,9 @@ def owner_ids(tenant, group):
 
 def groups_of(tenant, object_id):
     """The live groups the object is a direct member of (dynamic memberships included)."""
-    found = []
-    for group in tenant.groups.values():
-        if is_dynamic(group):
-            if object_id in member_ids(tenant, group):
-                found.append(group)
-        elif object_id in (group.get("_members") or {}):
-            found.append(group)
+    found = [group for kind, group in tenant.groups_holding(object_id)
+             if kind == "group" and not is_dynamic(group) and object_id in (group.get("_members") or {})]
+    found += [group for group in tenant.groups.values() if is_dynamic(group) and object_id in member_ids(tenant, group)]
     return found
 
 
@@ -258,8 +274,9 @@ def _check_shape(group):
     elif group.get("membershipRule"):
         raise bad_request("The property 'membershipRule' can only be set on groups with 'DynamicMembership' "
                           "in groupTypes.")
-    if group.get("visibility") and not unified:
-        raise bad_request("The property 'visibility' can only be set on Microsoft 365 (Unified) groups.")
+    if group.get("visibility") == "HiddenMembership" and not unified:
+        # Private and Public suit any group; HiddenMembership only Microsoft 365 groups (FIDELITY.md 7.13).
+        raise bad_request("Visibility 'HiddenMembership' can only be set when a Microsoft 365 group is created.")
     if group.get("isAssignableToRole"):
         if not group.get("securityEnabled"):
             raise bad_request("A role-assignable group must be security enabled (securityEnabled: true).")
@@ -291,17 +308,15 @@ def _set_mail(tenant, group):
 # ---------------------------------------------------------------------------------------------------
 # References (members, owners)
 
-def _reference_id(value):
-    if not isinstance(value, str) or not value.strip("/"):
-        raise bad_request("Invalid object identifier '%s'." % value)
-    return value.rstrip("/").rsplit("/", 1)[-1]
-
-
 def _live_object(tenant, object_id):
+    """The kind and document of an object a write references (FIDELITY.md 7.3: a just-created one is
+    not referable until replication catches up)."""
     kind, doc = tenant.directory_object(object_id)
     if doc is None:
         raise not_found(object_id)
-    return kind
+    if not tenant.replicated(object_id):
+        raise bad_request(NOT_REPLICATED)
+    return kind, doc
 
 
 def _check_relation_write(request, group, relation):
@@ -320,14 +335,26 @@ def _check_additions(tenant, group, relation, ids):
     """All-or-nothing validation of references to add; returns them."""
     existing = group.get("_" + relation) or {}
     for object_id in ids:
-        kind = _live_object(tenant, object_id)
+        kind, doc = _live_object(tenant, object_id)
         if relation == "owners" and kind != "user":
             raise bad_request("Invalid object identifier '%s': owners must be users or service principals." % object_id)
         if object_id == group["id"]:
             raise bad_request("A group cannot be a member of itself.")
+        if relation == "members" and kind == "group":
+            _check_nesting(group, doc)
     if len(set(ids)) != len(ids) or any(i in existing for i in ids):
         raise bad_request(ALREADY_EXIST % relation)
     return ids
+
+
+def _check_nesting(group, member):
+    """Which groups may hold which (FIDELITY.md 7.4)."""
+    if is_unified(member):
+        raise bad_request(UNIFIED_AS_MEMBER)
+    if is_unified(group):
+        raise bad_request(SECURITY_IN_UNIFIED)
+    if group.get("isAssignableToRole"):
+        raise bad_request(GROUP_IN_ROLE_GROUP)
 
 
 def _add(group, relation, ids):
@@ -337,7 +364,7 @@ def _add(group, relation, ids):
         entries[object_id] = now + offset
 
 
-def _binds(body):
+def _binds(request, body):
     """(members, owners) ids from members@odata.bind / owners@odata.bind."""
     found = {}
     for relation in ("members", "owners"):
@@ -346,7 +373,7 @@ def _binds(body):
             continue
         if not isinstance(refs, list):
             raise bad_request("Invalid value for '%s@odata.bind': expected an array of URLs." % relation)
-        found[relation] = [_reference_id(r) for r in refs]
+        found[relation] = [reference_id(request, r) for r in refs]
     total = sum(len(v) for v in found.values())
     if total > BIND_LIMIT:
         raise bad_request("The request exceeds the limit of %d added object references per request (got %d)." % (
@@ -357,16 +384,33 @@ def _binds(body):
 # ---------------------------------------------------------------------------------------------------
 # Handlers: groups
 
+def unique_name_of(request):
+    """The alternate key of /groups(uniqueName='x') (FIDELITY.md 7.2), or None for /groups/{id}."""
+    return request.scope.get("graph_unique_name") if request.path_params.get("id") == "(uniqueName)" else None
+
+
+def group_by_unique_name(tenant, name):
+    lowered = name.lower()
+    return next((g for g in tenant.groups.values() if (g.get("uniqueName") or "").lower() == lowered), None)
+
+
 def live_group(request, key=None):
     tenant = tenant_of(request)
+    unique_name = None if key else unique_name_of(request)
     key = key or request.path_params["id"]
-    group = tenant.groups.get(key)
+    if unique_name is not None:
+        group = group_by_unique_name(tenant, unique_name)
+        key = "uniqueName='%s'" % unique_name
+    else:
+        group = tenant.groups.get(key)
     if group is None or not tenant.replicated(group["id"]):
         raise not_found(key)
     return group
 
 
-def create_group(tenant, body, roles=frozenset()):
+def create_group(request, body):
+    tenant = tenant_of(request)
+    roles = getattr(request.state, "roles", set())
     missing = [p for p in REQUIRED_ON_CREATE if body.get(p) is None or body.get(p) == ""]
     if missing:
         raise bad_request("A value is required for property '%s' of resource 'Group'." % missing[0])
@@ -377,13 +421,13 @@ def create_group(tenant, body, roles=frozenset()):
         if not doc.get("membershipRule"):
             raise bad_request(MISSING_RULE)
         doc.setdefault("membershipRuleProcessingState", "On")
-    if is_unified(doc):
-        doc.setdefault("visibility", "Public")
+    if doc.get("visibility") is None:
+        doc["visibility"] = "Public" if is_unified(doc) else "Private"   # FIDELITY.md 7.13
     if doc.get("isAssignableToRole") and not roles.intersection(ROLE_WRITE):
         raise denied()
     doc["isAssignableToRole"] = bool(doc.get("isAssignableToRole"))
     _check_shape(doc)
-    binds = _binds(body)
+    binds = _binds(request, body)
     doc.update(id=str(uuid.uuid4()), createdDateTime=iso(), renewedDateTime=iso(),
                securityIdentifier="S-1-12-1-%d-%d-%d-%d" % tuple(uuid.uuid4().int >> s & 0xFFFFFFFF for s in (0, 32, 64, 96)))
     _set_mail(tenant, doc)
@@ -397,8 +441,8 @@ def create_group(tenant, body, roles=frozenset()):
 
 async def post_group(request):
     require(request, *CREATE)
-    body = await read_json(request)
-    doc = create_group(tenant_of(request), body, getattr(request.state, "roles", set()))
+    body = await read_json(request, "group")
+    doc = create_group(request, body)
     return entity_response(request, "group", doc, status=201, context="groups/$entity")
 
 
@@ -439,11 +483,38 @@ def _changed_shape(tenant, group, body):
     return after
 
 
+def _upsert_target(request):
+    """PATCH /groups(uniqueName='x'): the group to update, or None to create it (DC api/group-upsert.md).
+
+    The writing replica knows the key at once, so a repeated upsert within the replication lag updates
+    the group instead of creating a twin.
+    """
+    unique_name = unique_name_of(request)
+    group = group_by_unique_name(tenant_of(request), unique_name)
+    if group is not None:
+        return group
+    if "create-if-missing" not in request.headers.get("prefer", "").lower():
+        raise not_found("uniqueName='%s'" % unique_name)
+    return None
+
+
 async def patch_group(request):
     tenant = tenant_of(request)
-    group = live_group(request)
-    body = await read_json(request)
-    binds = _binds(body)
+    body = await read_json(request, "group")
+    if unique_name_of(request) is not None:
+        group = _upsert_target(request)
+        if group is None:
+            require(request, *CREATE)
+            if body.get("uniqueName") not in (None, unique_name_of(request)):
+                raise bad_request("Property 'uniqueName' cannot be changed once it is set.")
+            doc = create_group(request, dict(body, uniqueName=unique_name_of(request)))
+            return entity_response(request, "group", doc, status=201, context="groups/$entity",
+                                   headers={"Preference-Applied": "create-if-missing"})
+    else:
+        group = live_group(request)
+    binds = _binds(request, body)
+    if "owners" in binds:
+        raise bad_request(OWNERS_BIND_ON_UPDATE)
     properties = {k: v for k, v in body.items() if not k.endswith("@odata.bind")}
     if properties or not binds:
         require(request, *WRITE)
@@ -485,14 +556,10 @@ async def delete_group(request):
 
 def _forget(tenant, object_id):
     """Remove every membership and ownership of a permanently deleted object."""
-    for other in tenant.groups.values():
-        touched = False
+    for kind, other in tenant.groups_holding(object_id):
         for relation in ("_members", "_owners"):
-            if object_id in (other.get(relation) or {}):
-                other[relation].pop(object_id)
-                touched = True
-        if touched:
-            tenant.save("group", other)
+            (other.get(relation) or {}).pop(object_id, None)
+        tenant.save(kind, other if kind == "group" else tenant.deleted[other["id"]])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -503,10 +570,13 @@ async def add_reference(request, relation):
     group = live_group(request)
     _check_relation_write(request, group, relation)
     body = await read_json(request)
-    object_id = _reference_id(body.get("@odata.id"))
+    object_id = reference_id(request, body.get("@odata.id"))
     _check_additions(tenant, group, relation, [object_id])
     _add(group, relation, [object_id])
-    tenant.save("group", group)
+    if relation == "members":
+        _save_members(tenant, group, added=[object_id])
+    else:
+        tenant.save("group", group)
     return no_content()
 
 
@@ -517,11 +587,17 @@ async def remove_reference(request, relation):
     _check_relation_write(request, group, relation)
     entries = group.get("_" + relation) or {}
     if object_id not in entries:
-        raise not_found(object_id)
+        # Both documented answers mean "already removed" (FIDELITY.md 7.4); the control API picks one.
+        if sandbox_of(request).control.missing_reference_status() == 404:
+            raise not_found(object_id)
+        raise bad_request(NOT_REMOVED % relation)
     if relation == "owners" and is_unified(group) and len(owner_ids(tenant, group)) <= 1:
         raise bad_request(LAST_OWNER)
     entries.pop(object_id)
-    tenant.save("group", group)
+    if relation == "members":
+        _save_members(tenant, group, removed=[object_id])
+    else:
+        tenant.save("group", group)
     return no_content()
 
 
@@ -542,15 +618,18 @@ def _select(request):
     return selected
 
 
-def objects_response(request, ids, entity_set):
-    """A page of directory objects (users and groups), with @odata.type, $select, $top and paging."""
+def objects_response(request, ids, cast=None):
+    """A page of directory objects (users and groups), with @odata.type, $select, $top and paging.
+
+    ``cast`` ("user" or "group") is a type-cast segment: only objects of that type (FIDELITY.md 7.12).
+    """
     from ..odata_filter import FilterError, UnsupportedFilter, parse_filter
     tenant = tenant_of(request)
     params = request.query_params
     select = _select(request)
     top = page_size(request)
     objects = [tenant.directory_object(i) for i in ids]
-    objects = [(kind, doc) for kind, doc in objects if doc is not None]
+    objects = [(kind, doc) for kind, doc in objects if doc is not None and kind == (cast or kind)]
     if params.get("$filter"):
         if not advanced_query(request):
             raise GraphHTTPError(400, "Request_UnsupportedQuery",
@@ -563,7 +642,7 @@ def objects_response(request, ids, entity_set):
         objects = [(kind, doc) for kind, doc in objects if expr.evaluate(doc)]
     # Offsets: members keep the order they were added in.
     page, paging = paginate(request, objects, top, by_id=False)
-    body = {"@odata.context": "%s#directoryObjects" % METADATA}
+    body = {"@odata.context": "%s#%s" % (METADATA, "%ss" % cast if cast else "directoryObjects")}
     body.update(paging)
     items = []
     for kind, doc in page:
@@ -575,37 +654,38 @@ def objects_response(request, ids, entity_set):
     return graph_json(body)
 
 
-async def list_relation(request, relation):
-    require(request, *READ)
+def _related_ids(request, relation):
+    """Ids of a group's members / owners / transitiveMembers, or a user's or group's (transitive) memberOf."""
     tenant = tenant_of(request)
+    if relation in ("memberOf", "transitiveMemberOf"):
+        if request.url.path.startswith("/v1.0/users/"):
+            require(request, *MEMBER_OF_READ)
+            object_id = live_user(request)["id"]
+        else:
+            require(request, *READ)
+            object_id = live_group(request)["id"]
+        groups = transitive_groups_of(tenant, object_id) if relation == "transitiveMemberOf" else groups_of(tenant, object_id)
+        return [g["id"] for g in groups]
+    require(request, *READ)
     group = live_group(request)
     if relation == "members":
-        ids = member_ids(tenant, group)
-    elif relation == "owners":
-        ids = owner_ids(tenant, group)
-    else:
-        ids = transitive_member_ids(tenant, group)
-    return objects_response(request, ids, relation)
+        return member_ids(tenant, group)
+    if relation == "owners":
+        return owner_ids(tenant, group)
+    return transitive_member_ids(tenant, group)
 
 
-def _member_of_response(request, object_id):
-    """memberOf or transitiveMemberOf of a user or group, by the path asked."""
-    tenant = tenant_of(request)
-    if request.url.path.endswith("/transitiveMemberOf"):
-        groups = transitive_groups_of(tenant, object_id)
-    else:
-        groups = groups_of(tenant, object_id)
-    return objects_response(request, [g["id"] for g in groups], "memberOf")
-
-
-async def member_of(request):
-    require(request, *MEMBER_OF_READ)
-    return _member_of_response(request, live_user(request)["id"])
-
-
-async def group_member_of(request):
-    require(request, *READ)
-    return _member_of_response(request, live_group(request)["id"])
+def _relation_endpoint(relation, cast=None, count=False):
+    """GET of a relationship, optionally type-cast (``/microsoft.graph.user``) and/or ``/$count``."""
+    async def endpoint(request):
+        ids = _related_ids(request, relation)
+        if not count:
+            return objects_response(request, ids, cast)
+        tenant = tenant_of(request)
+        kinds = [tenant.directory_object(i)[0] for i in ids]
+        return plain_count(request, sum(1 for kind in kinds if kind and kind == (cast or kind)))
+    endpoint.__name__ = "list_%s%s%s" % (relation, "_" + cast if cast else "", "_count" if count else "")
+    return endpoint
 
 
 def _for(handler, relation):
@@ -621,15 +701,23 @@ routes = [
     Route("/v1.0/groups/{id}", get_group, methods=["GET"]),
     Route("/v1.0/groups/{id}", patch_group, methods=["PATCH"]),
     Route("/v1.0/groups/{id}", delete_group, methods=["DELETE"]),
-    Route("/v1.0/groups/{id}/memberOf", group_member_of, methods=["GET"]),
-    Route("/v1.0/groups/{id}/transitiveMemberOf", group_member_of, methods=["GET"]),
-    Route("/v1.0/groups/{id}/transitiveMembers", _for(list_relation, "transitiveMembers"), methods=["GET"]),
-    Route("/v1.0/users/{id}/memberOf", member_of, methods=["GET"]),
-    Route("/v1.0/users/{id}/transitiveMemberOf", member_of, methods=["GET"]),
 ]
 for _relation in ("members", "owners"):
     routes += [
-        Route("/v1.0/groups/{id}/%s" % _relation, _for(list_relation, _relation), methods=["GET"]),
         Route("/v1.0/groups/{id}/%s/$ref" % _relation, _for(add_reference, _relation), methods=["POST"]),
         Route("/v1.0/groups/{id}/%s/{member}/$ref" % _relation, _for(remove_reference, _relation), methods=["DELETE"]),
     ]
+# Relationship reads, their type casts and $count (FIDELITY.md 7.12).
+for _base, _relation, _casts in (("groups", "members", ("user", "group")), ("groups", "owners", ("user",)),
+                                 ("groups", "transitiveMembers", ("user", "group")),
+                                 ("groups", "memberOf", ("group",)), ("groups", "transitiveMemberOf", ("group",)),
+                                 ("users", "memberOf", ("group",)), ("users", "transitiveMemberOf", ("group",))):
+    _path = "/v1.0/%s/{id}/%s" % (_base, _relation)
+    routes += [Route(_path, _relation_endpoint(_relation), methods=["GET"]),
+               Route(_path + "/$count", _relation_endpoint(_relation, count=True), methods=["GET"])]
+    for _cast in _casts:
+        routes += [
+            Route("%s/microsoft.graph.%s" % (_path, _cast), _relation_endpoint(_relation, _cast), methods=["GET"]),
+            Route("%s/microsoft.graph.%s/$count" % (_path, _cast), _relation_endpoint(_relation, _cast, True),
+                  methods=["GET"]),
+        ]

@@ -99,14 +99,11 @@ def is_external(user):
 def find_guest(tenant, address):
     """The live B2B user invited with this address (mail first, then otherMails), or None."""
     lowered = address.lower()
-    external = [u for u in tenant.users.values() if is_external(u)]
+    external = [u for u in tenant.users_with_address(address) if is_external(u)]
     for user in external:
         if (user.get("mail") or "").lower() == lowered:
             return user
-    for user in external:
-        if lowered in [(m or "").lower() for m in user.get("otherMails") or []]:
-            return user
-    return None
+    return external[0] if external else None
 
 
 def guest_names(address, default_domain):

@@ -19,6 +19,7 @@ messages are best-known wording (marked ASSUMED below).
 import difflib
 import importlib.util
 import re
+import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +29,7 @@ from starlette.routing import Route
 
 from .. import schema
 from ..http import (GraphHTTPError, METADATA, collection_response, entity_response, graph_json, iso, not_found,
-                    read_json, require, tenant_of)
+                    read_json, require, sandbox_of, tenant_of)
 from . import groups as groups_resource
 from .users import live_user
 
@@ -202,9 +203,32 @@ class LicenseState:
     """Every user's licence entries and every SKU's consumed seats, for one tenant version."""
 
     def __init__(self):
+        self.version = None
         self.entries = {}    # user id -> [licenseAssignmentState dicts]
         self.consumed = {}   # sku id -> seats in use
         self.holders = {}    # sku id -> user ids holding an active licence
+        self.pending_until = None   # epoch seconds when the next queued group licence is processed
+        self.pending_groups = set()
+        self.group_skus = set()     # SKUs some group licenses
+        self.errors = {}            # sku id -> members refused a seat of it (CountViolation)
+
+    def current(self, version):
+        """Still right for this licence version, with no queued group licence due since it was computed."""
+        return self.version == version and (self.pending_until is None or time.time() < self.pending_until)
+
+    def apply_direct(self, user, before, after):
+        """Update in place for a user's direct licences going from ``before`` to ``after`` (SKU ids), when no
+        group licenses those SKUs: then no one else's seats or states can change, so no recompute is needed."""
+        for sku_id in before - after:
+            self.holders.get(sku_id, set()).discard(user["id"])
+            self.consumed[sku_id] = self.consumed.get(sku_id, 0) - 1
+        for sku_id in after - before:
+            self.holders.setdefault(sku_id, set()).add(user["id"])
+            self.consumed[sku_id] = self.consumed.get(sku_id, 0) + 1
+        entries = [e for e in self.entries.get(user["id"], []) if e["assignedByGroup"] is not None]
+        entries[:0] = [_entry(lic["skuId"], lic["disabledPlans"], None, "Active", None, lic["assignedDateTime"])
+                       for lic in user.get("_licenses") or []]
+        self.entries[user["id"]] = entries
 
 
 _CACHE = {}
@@ -214,14 +238,15 @@ _computing = set()
 def license_state(tenant):
     key = id(tenant)
     cached = _CACHE.get(key)
-    if cached and cached[0] == tenant.version:
-        return cached[1]
+    if cached and cached.current(tenant.license_version):
+        return cached
     _computing.add(key)
     try:
         state = _compute(tenant)
     finally:
         _computing.discard(key)
-    _CACHE[key] = (tenant.version, state)
+    state.version = tenant.license_version
+    _CACHE[key] = state
     return state
 
 
@@ -246,15 +271,23 @@ def _compute(tenant):
             holders.add(user_id)
             state.consumed[sku_id] = state.consumed.get(sku_id, 0) + 1
 
-    for user in tenant.users.values():
+    for user_id in sorted(tenant.indexes.licensed_users):
+        user = tenant.users[user_id]
         for lic in user.get("_licenses") or []:
             state.entries.setdefault(user["id"], []).append(
                 _entry(lic["skuId"], lic["disabledPlans"], None, "Active", None, lic["assignedDateTime"]))
             grant(user["id"], lic["skuId"])
 
     assignments = []
-    for group in tenant.groups.values():
+    now = time.time()
+    for group_id in sorted(tenant.indexes.licensed_groups):
+        group = tenant.groups[group_id]
         for lic in group.get("_licenses") or []:
+            state.group_skus.add(lic["skuId"])
+            if lic.get("_processAt", 0) > now:   # queued: members see nothing of it yet
+                state.pending_until = min(state.pending_until or lic["_processAt"], lic["_processAt"])
+                state.pending_groups.add(group["id"])
+                continue
             assignments.append((lic["assignedDateTime"], group["id"], group, lic))
     for _, _, group, lic in sorted(assignments, key=lambda a: (a[0], a[1])):
         sku = tenant.skus.get(lic["skuId"])
@@ -272,9 +305,65 @@ def _compute(tenant):
                 grant(member_id, lic["skuId"])
             else:
                 status, error = "Error", "CountViolation"
+                state.errors[lic["skuId"]] = state.errors.get(lic["skuId"], 0) + 1
             state.entries.setdefault(member_id, []).append(
                 _entry(lic["skuId"], lic["disabledPlans"], group["id"], status, error, updated))
     return state
+
+
+def _processed(group):
+    now = time.time()
+    return [lic for lic in group.get("_licenses") or [] if lic.get("_processAt", 0) <= now]
+
+
+def _members_changed(tenant, group, added, removed, version_before):
+    """Members joined or left a static group: update the derived licence state in place when that
+    cannot move anyone else's seat (seats left for every joiner, no one refused a seat the leavers free);
+    otherwise leave it to be recomputed. Keeps member adds and removals linear in what they touch."""
+    state = _CACHE.get(id(tenant))
+    licences = _processed(group)
+    if state is None or not state.current(version_before) or tenant.license_version == version_before:
+        return
+    added = [i for i in added if i in tenant.users]
+    removed = [i for i in removed if i in tenant.users]
+    for lic in licences:
+        sku_id = lic["skuId"]
+        needed = sum(1 for i in added if i not in state.holders.get(sku_id, ()))
+        sku = tenant.skus.get(sku_id)
+        if sku is None or state.consumed.get(sku_id, 0) + needed > sku["prepaidUnits"]["enabled"]:
+            return
+        if removed and state.errors.get(sku_id):
+            return
+    joined = group.get("_members") or {}
+    for user_id in added:
+        for lic in licences:
+            updated = max(lic["assignedDateTime"], _joined_at(joined.get(user_id)))
+            state.entries.setdefault(user_id, []).append(
+                _entry(lic["skuId"], lic["disabledPlans"], group["id"], "Active", None, updated))
+            if user_id not in state.holders.setdefault(lic["skuId"], set()):
+                state.holders[lic["skuId"]].add(user_id)
+                state.consumed[lic["skuId"]] = state.consumed.get(lic["skuId"], 0) + 1
+        state.entries[user_id].sort(key=lambda e: _assignment_order(tenant, e))
+    for user_id in removed:
+        kept = [e for e in state.entries.get(user_id, []) if e["assignedByGroup"] != group["id"]]
+        state.entries[user_id] = kept
+        for lic in licences:
+            if not any(e["skuId"] == lic["skuId"] and e["state"] == "Active" for e in kept):
+                state.holders.get(lic["skuId"], set()).discard(user_id)
+                state.consumed[lic["skuId"]] = state.consumed.get(lic["skuId"], 0) - 1
+    state.version = tenant.license_version
+
+
+def _assignment_order(tenant, entry):
+    """Where an entry comes in a user's list: direct licences first, then groups' in assignment order."""
+    if entry["assignedByGroup"] is None:
+        return (0, "", "")
+    group = tenant.groups.get(entry["assignedByGroup"]) or {}
+    assigned = next((lic["assignedDateTime"] for lic in group.get("_licenses") or [] if lic["skuId"] == entry["skuId"]), "")
+    return (1, assigned, entry["assignedByGroup"])
+
+
+groups_resource.MEMBERSHIP_LISTENERS.append(_members_changed)
 
 
 def user_states(tenant, doc):
@@ -331,6 +420,14 @@ def group_members_in_error(tenant, group):
             and any(e["assignedByGroup"] == group["id"] and e["state"] == "Error" for e in entries)]
 
 
+def group_processing_state(tenant, doc):
+    """licenseProcessingState: QueuedForProcessing until the group's licences reach its members."""
+    if not doc.get("_licenses"):
+        return None
+    pending = doc["id"] in license_state(tenant).pending_groups
+    return {"state": "QueuedForProcessing" if pending else "ProcessingComplete"}
+
+
 def sku_consumed_units(tenant, doc):
     return license_state(tenant).consumed.get(doc["skuId"], 0)
 
@@ -338,10 +435,10 @@ def sku_consumed_units(tenant, doc):
 schema.register_derived("user", "assignedLicenses", user_assigned_licenses)
 schema.register_derived("user", "licenseAssignmentStates", user_states)
 schema.register_derived("user", "assignedPlans", user_assigned_plans)
+schema.register_derived("group", "licenseProcessingState", group_processing_state)
 schema.register_derived("group", "assignedLicenses", group_assigned_licenses)
 schema.register_derived("group", "hasMembersWithLicenseErrors",
                         lambda tenant, doc: bool(group_members_in_error(tenant, doc)))
-schema.register_derived("group", "licenseProcessingState", lambda tenant, doc: {"state": "ProcessingComplete"})
 schema.register_derived("subscribedSku", "consumedUnits", sku_consumed_units)
 
 
@@ -418,8 +515,11 @@ def parse_assign_body(tenant, body):
     return adds, removes
 
 
-def _apply(licenses, adds, removes):
-    """The new _licenses list: removes dropped, adds inserted or their disabled plans replaced."""
+def _apply(licenses, adds, removes, process_at=None):
+    """The new _licenses list: removes dropped, adds inserted or their disabled plans replaced.
+
+    ``process_at`` (epoch seconds): when a group's added or changed licences reach its members.
+    """
     now = iso()
     kept = [dict(lic) for lic in licenses if lic["skuId"] not in removes]
     by_sku = {lic["skuId"]: lic for lic in kept}
@@ -427,7 +527,10 @@ def _apply(licenses, adds, removes):
         if sku_id in by_sku:
             by_sku[sku_id]["disabledPlans"] = disabled
         else:
-            kept.append({"skuId": sku_id, "disabledPlans": disabled, "assignedDateTime": now})
+            by_sku[sku_id] = {"skuId": sku_id, "disabledPlans": disabled, "assignedDateTime": now}
+            kept.append(by_sku[sku_id])
+        if process_at is not None:
+            by_sku[sku_id]["_processAt"] = process_at
     return kept
 
 
@@ -449,8 +552,13 @@ async def assign_user_license(request):
             continue  # already consumes a seat of it (directly or through a group)
         if state.consumed.get(sku_id, 0) >= tenant.skus[sku_id]["prepaidUnits"]["enabled"]:
             raise GraphHTTPError(400, "Request_BadRequest", NO_SEATS % sku_id)
+    before = set(lic["skuId"] for lic in user.get("_licenses") or [])
     user["_licenses"] = _apply(user.get("_licenses") or [], adds, removes)
     tenant.save("user", user)
+    if state.current(tenant.license_version - 1) and not (set(adds) | set(removes)) & state.group_skus:
+        # Only this user's direct licences changed: update the derived state instead of recomputing it.
+        state.apply_direct(user, before, set(lic["skuId"] for lic in user["_licenses"]))
+        state.version = tenant.license_version
     return entity_response(request, "user", user, context="users/$entity")
 
 
@@ -464,7 +572,9 @@ async def assign_group_license(request):
     assigned = set(lic["skuId"] for lic in group.get("_licenses") or [])
     if any(sku_id not in assigned for sku_id in removes):
         raise GraphHTTPError(400, "Request_BadRequest", GROUP_NOT_ASSIGNED)
-    group["_licenses"] = _apply(group.get("_licenses") or [], adds, removes)
+    # Group licences reach members asynchronously (FIDELITY.md 7.6), after the configured delay.
+    process_at = time.time() + sandbox_of(request).control.group_license_delay
+    group["_licenses"] = _apply(group.get("_licenses") or [], adds, removes, process_at)
     tenant.save("group", group)
     # Graph processes group licences in the background and answers 202 with a Location.
     location = "%sv1.0/groups/%s" % (str(request.base_url), group["id"])

@@ -7,10 +7,12 @@ from starlette.routing import Route
 
 from .. import schema
 from ..http import (GraphHTTPError, collection_response, count_response, entity_response, iso, no_content, not_found,
-                    read_json, require, tenant_of)
+                    read_json, reference_id, require, tenant_of)
 
 READ = ("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
 WRITE = ("User.ReadWrite.All", "Directory.ReadWrite.All")
+# Entra roles that let an app reset another user's password (FIDELITY.md 7.5; DC api/user-update.md).
+PASSWORD_RESET_ROLES = ("User Administrator", "Privileged Authentication Administrator", "Global Administrator")
 
 REQUIRED_ON_CREATE = ("accountEnabled", "displayName", "mailNickname", "passwordProfile", "userPrincipalName")
 READ_ONLY = {"id", "createdDateTime", "assignedLicenses", "assignedPlans", "licenseAssignmentStates", "proxyAddresses",
@@ -61,13 +63,11 @@ def password_is_strong(password):
 
 
 def upn_taken(tenant, upn, except_id=None):
-    """The live or soft-deleted user holding the UPN (deleted users keep it until purged)."""
+    """The live user holding the UPN. A soft-deleted user frees it: deleted items list it as
+    ``{id without dashes}{upn}`` (FIDELITY.md 7.5)."""
     live = tenant.find_user(upn) if "@" in upn else None
     if live is not None and live["id"] != except_id:
         return live
-    entry = tenant.deleted_user_by_upn(upn)
-    if entry is not None and entry["id"] != except_id:
-        return entry["doc"]
     return None
 
 
@@ -89,6 +89,8 @@ def validate_properties(tenant, body, existing=None):
         _check_value(prop, value)
     if "displayName" in body and (not body["displayName"] or len(body["displayName"]) > 256):
         raise invalid("displayName")
+    if len(body.get("businessPhones") or []) > 1:
+        raise invalid("businessPhones")  # only one number can be set (FIDELITY.md 7.5)
     if "userPrincipalName" in body:
         upn = body["userPrincipalName"]
         local, at, domain = (upn or "").rpartition("@")
@@ -190,7 +192,7 @@ async def count_users(request):
 
 async def post_user(request):
     require(request, *WRITE)
-    body = await read_json(request)
+    body = await read_json(request, "user")
     doc = create_user(tenant_of(request), body)
     return entity_response(request, "user", doc, status=201, context="users/$entity")
 
@@ -200,10 +202,19 @@ async def get_user(request):
     return entity_response(request, "user", live_user(request), context="users/$entity")
 
 
+def require_password_reset_role(request):
+    """A password reset needs a directory role on the app besides User.ReadWrite.All (FIDELITY.md 7.5)."""
+    app = tenant_of(request).apps.get(getattr(request.state, "app_id", None) or "") or {}
+    if not set(app.get("directoryRoles") or ()).intersection(PASSWORD_RESET_ROLES):
+        raise GraphHTTPError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+
+
 async def patch_user(request):
     require(request, *WRITE)
     user = live_user(request)
-    body = await read_json(request)
+    body = await read_json(request, "user")
+    if "passwordProfile" in body:
+        require_password_reset_role(request)
     update_user(tenant_of(request), user, body)
     return no_content()
 
@@ -223,20 +234,16 @@ async def delete_user(request):
     return no_content()
 
 
-def _reference_id(body):
-    ref = body.get("@odata.id")
-    if not isinstance(ref, str) or not ref.strip("/"):
-        raise GraphHTTPError(400, "Request_BadRequest", "Invalid request body: '@odata.id' is required.")
-    return ref.rstrip("/").rsplit("/", 1)[-1]
-
-
 async def put_manager(request):
     require(request, *WRITE)
     tenant = tenant_of(request)
     user = live_user(request)
-    manager_id = _reference_id(await read_json(request))
+    body = await read_json(request)
+    if not body.get("@odata.id"):
+        raise GraphHTTPError(400, "Request_BadRequest", "Invalid request body: '@odata.id' is required.")
+    manager_id = reference_id(request, body["@odata.id"])
     manager = tenant.users.get(manager_id)
-    if manager is None:
+    if manager is None or not tenant.replicated(manager_id):  # a new manager is not referable yet (7.3)
         raise not_found(manager_id)
     if manager_id == user["id"]:
         raise GraphHTTPError(400, "Request_BadRequest", "A user cannot be their own manager.")
@@ -270,7 +277,7 @@ async def direct_reports(request):
     require(request, *READ)
     tenant = tenant_of(request)
     user = live_user(request)
-    reports = [u for u in tenant.users.values() if u.get("_manager") == user["id"]]
+    reports = tenant.reports_of(user["id"])
     return collection_response(request, "user", reports, "directoryObjects", odata_type=True)
 
 
