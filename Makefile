@@ -25,6 +25,7 @@ ARTIFACT := $(BUILD)/m365-cloud_identity-$(VERSION).tar.gz
 
 DEMO_STATE := .sandbox/demo
 MANUAL_STATE := .sandbox/manual
+DEMO_REPORT := $(DEMO_STATE)/tenant-report.html
 SANDBOX_PORT ?= 0
 
 # Parallel pytest workers for the integration tests (each test file gets its own sandbox).
@@ -130,11 +131,13 @@ demo: venv collection
 	    --state-dir $(DEMO_STATE) >> $(DEMO_STATE)/sandbox.log 2>&1 & \
 	sandbox_pid=$$!; \
 	trap 'kill $$sandbox_pid 2>/dev/null || true; wait $$sandbox_pid 2>/dev/null || true; \
-	      find $(DEMO_STATE) -mindepth 1 ! -name export.yml ! -name sandbox.log -exec rm -rf {} +' EXIT; \
+	      find $(DEMO_STATE) -mindepth 1 ! -name export.yml ! -name sandbox.log ! -name "tenant-report.*" -exec rm -rf {} +' EXIT; \
 	connection=$$($(PY) .ci/connection_vars.py --env --wait 60 --pid $$sandbox_pid $(DEMO_STATE)/connection.json) \
 	  || { echo "The sandbox did not start; its log:" >&2; tail -n 30 $(DEMO_STATE)/sandbox.log >&2; exit 1; }; \
 	eval "$$connection"; \
 	$(BIN)/ansible-playbook playbooks/demo.yml -e m365_demo_export_path=$(abspath $(DEMO_STATE))/export.yml; \
+	$(BIN)/ansible-playbook playbooks/report.yml -e m365_report_path=$(abspath $(DEMO_REPORT)); \
+	echo "make demo: the tenant report is $(abspath $(DEMO_REPORT)) (data: $(abspath $(DEMO_REPORT:.html=.json)))"; \
 	echo "make demo: done. The export is $(DEMO_STATE)/export.yml; 'make clean' removes it."
 
 # Workload B10k through playbooks/site.yml against fresh local sandboxes: cold build, no-op, churn, the
