@@ -117,6 +117,7 @@ class MemorySampler(threading.Thread):
         self.root_pid, self.interval = root_pid, interval
         self.module_peak_kb = self.controller_peak_kb = 0
         self.module_cpu = {}  # pid -> CPU seconds last seen
+        self.module_life = {}  # pid -> [module name, first seen, last seen]
         self.modules_seen = 0
         self.done = threading.Event()
         self.ticks = os.sysconf("SC_CLK_TCK")
@@ -155,9 +156,18 @@ class MemorySampler(threading.Thread):
             if b"AnsiballZ_" in command:
                 if pid not in self.module_cpu:
                     self.modules_seen += 1
+                name = command.split(b"AnsiballZ_", 1)[1].split(b".py", 1)[0].decode()
+                self.module_life.setdefault(pid, [name, time.monotonic(), 0])[2] = time.monotonic()
                 self.module_peak_kb = max(self.module_peak_kb, peak)
                 fields = stats[pid]
                 self.module_cpu[pid] = (int(fields[11]) + int(fields[12])) / float(self.ticks)
+
+    def module_seconds(self):
+        """Wall seconds module processes ran, by module (the rest of a task's time is Ansible's)."""
+        seconds = {}
+        for name, first, last in self.module_life.values():
+            seconds[name] = round(seconds.get(name, 0) + last - first, 1)
+        return seconds
 
     @staticmethod
     def peak_kb(pid):
@@ -184,12 +194,22 @@ def run_playbook(sandbox, playbook, work_dir, extra_vars, verbosity=0, label="",
     sandbox.call("POST", "/counters/reset")
     cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
+    task_times = []  # [task name, seconds from its header to the next one]
     with open(work_dir / ("%s.out" % label), "wb") as out:
-        process = subprocess.Popen(command, cwd=str(ROOT), env=sandbox.environment(), stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(command, cwd=str(ROOT), env=sandbox.environment(), stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT)
         sampler = MemorySampler(process.pid)
         sampler.start()
+        for line in process.stdout:
+            out.write(line)
+            if line.startswith(b"TASK [") or line.startswith(b"PLAY RECAP"):
+                now = time.perf_counter() - started
+                if task_times:
+                    task_times[-1][1] = now - task_times[-1][1]
+                task_times.append([line.decode(errors="replace").split("[", 1)[-1].rsplit("]", 1)[0], now])
         rc = process.wait()
     wall = time.perf_counter() - started
+    task_times = sorted(task_times[:-1], key=lambda item: -item[1])
     sampler.done.set()
     sampler.join()
     cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -204,7 +224,8 @@ def run_playbook(sandbox, playbook, work_dir, extra_vars, verbosity=0, label="",
         "operations": counters["operations"]["total"], "status": counters["http"].get("by_status", {}),
         "module_peak_mb": sampler.module_peak_kb / 1024.0, "controller_peak_mb": sampler.controller_peak_kb / 1024.0,
         "modules": sampler.modules_seen, "cpu": cpu, "module_cpu": module_cpu, "ansible_cpu": max(0.0, cpu - module_cpu),
-        "output_bytes": len(output), "recap": recap(output),
+        "output_bytes": len(output), "recap": recap(output), "slowest_tasks": task_times[:6],
+        "module_seconds": sampler.module_seconds(),
     }
     if rc != 0:
         print("  %s: ansible-playbook exited %d; the end of its output:\n%s"
@@ -226,6 +247,9 @@ def show(figures):
               "", figures["module_peak_mb"], figures["controller_peak_mb"], figures["modules"], figures["cpu"],
               figures["module_cpu"], figures["ansible_cpu"], figures["output_bytes"] / 1024.0, figures["recap"]),
           flush=True)
+    print("  %-22s slowest tasks: %s; module processes ran (s): %s" % (
+        "", "; ".join("%s %.1f s" % (name.split(" : ")[-1][:60], seconds) for name, seconds in figures["slowest_tasks"][:4]),
+        json.dumps(figures["module_seconds"])), flush=True)
 
 
 def target(description, measured, limit, meets):
