@@ -153,7 +153,8 @@ class MemorySampler(threading.Thread):
                 command = Path("/proc/%d/cmdline" % pid).read_bytes()
             except OSError:
                 continue
-            if b"AnsiballZ_" in command:
+            # The module's Python process, not the /bin/sh -c wrappers Ansible starts it through.
+            if b"AnsiballZ_" in command and b"python" in command.split(b"\0", 1)[0]:
                 if pid not in self.module_cpu:
                     self.modules_seen += 1
                 name = command.split(b"AnsiballZ_", 1)[1].split(b".py", 1)[0].decode()
