@@ -17,7 +17,8 @@ options:
   tenant_id:
     description:
       - The directory (tenant) ID of the Microsoft Entra tenant to manage.
-      - If not set, the value of the E(AZURE_TENANT_ID) environment variable is used.
+      - If not set, the value of the E(AZURE_TENANT_ID) environment variable is used, else that of
+        E(AZURE_TENANT) (set by the AWX credential type I(Microsoft Azure Resource Manager)).
       - Required, except with O(auth=managed_identity).
     type: str
   client_id:
@@ -44,7 +45,8 @@ options:
   client_secret:
     description:
       - A client secret of the app registration.
-      - If not set, the value of the E(AZURE_CLIENT_SECRET) environment variable is used.
+      - If not set, the value of the E(AZURE_CLIENT_SECRET) environment variable is used, else that of
+        E(AZURE_SECRET) (set by the AWX credential type I(Microsoft Azure Resource Manager)).
     type: str
   client_certificate_path:
     description:
@@ -75,7 +77,10 @@ options:
       - The Microsoft cloud the tenant lives in. It selects the sign-in and Microsoft Graph hosts.
       - V(public) is the global service, V(usgov) is GCC High, V(usgov_dod) is DoD, and
         V(china) is the service operated by 21Vianet.
-      - If not set, the value of the E(AZURE_CLOUD) environment variable is used.
+      - If not set, the value of the E(AZURE_CLOUD) environment variable is used, else the Azure cloud
+        named by E(AZURE_CLOUD_ENVIRONMENT) (V(AzureCloud) is V(public), V(AzureUSGovernment) is
+        V(usgov), V(AzureChinaCloud) is V(china)), as the AWX credential type
+        I(Microsoft Azure Resource Manager) sets it.
     type: str
     choices: [public, usgov, usgov_dod, china]
     default: public
@@ -105,11 +110,14 @@ options:
 notes:
   - The app registration (or managed identity) needs Microsoft Graph B(application) permissions, granted
     with admin consent. Each module lists the least-privileged permissions it needs.
+  - An environment variable set to an empty string counts as not set (AWX injects a credential
+    field left empty that way).
   - Set the connection options once for all modules of the collection with
     C(module_defaults) and the action group C(group/m365.cloud_identity.graph).
 requirements:
   - msal
   - requests
+  - cryptography
 """
 
     # For modules that write: check mode predicts, --diff shows the changes.

@@ -14,9 +14,11 @@ reports the same way (see docs/architecture.md, "Module wrapper").
 
 from __future__ import annotations
 
+import os
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.errors import AnsibleFallbackNotFound
 
 try:
     from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import (
@@ -37,52 +39,83 @@ except ImportError as import_error:
         pass
 
 
-from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (  # noqa: F401 (re-exported)
-    CHANGING_ACTIONS,
-    ITEM_KEYS,
-    PERMISSION_HINT,
-    SECRET_CHANGED,
-    SECRET_UNCHANGED,
-    SUMMARY_ACTIONS,
-    attribute_diff,
-    failed_item,
+from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
     graph_error_details,
     graph_error_message,
-    item_result,
     items_outcome,
-    summarize,
 )
 
 # The Python libraries the client needs, as named on PyPI.
 REQUIRED_LIBRARIES = "msal and requests"
 
+# AZURE_CLOUD_ENVIRONMENT holds an Azure cloud name (AWX's built-in "Microsoft Azure
+# Resource Manager" credential and azure.azcollection use it); these are the clouds
+# a Microsoft 365 tenant can live in. US Government DoD tenants set cloud: usgov_dod.
+AZURE_CLOUD_NAMES = {
+    "AzureCloud": "public",
+    "AzureUSGovernment": "usgov",
+    "AzureChinaCloud": "china",
+}
+
+
+def nonempty_env_fallback(*names):
+    """The first of the environment variables `names` that is set to a non-empty value.
+
+    AWX injects a credential field left empty as an empty string; that counts as unset,
+    so the next name (or the option's default) applies.
+    """
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    raise AnsibleFallbackNotFound
+
+
+def cloud_env_fallback():
+    """AZURE_CLOUD (public, usgov, ...), else AZURE_CLOUD_ENVIRONMENT's Azure cloud name."""
+    value = os.environ.get("AZURE_CLOUD")
+    if value:
+        return value
+    azure_name = os.environ.get("AZURE_CLOUD_ENVIRONMENT")
+    if azure_name:
+        # An unknown name is passed on, so that the choices check names it.
+        return AZURE_CLOUD_NAMES.get(azure_name, azure_name)
+    raise AnsibleFallbackNotFound
+
+
+def _env(*names):
+    return (nonempty_env_fallback, list(names))
+
+
+# The second names of tenant_id, client_id and client_secret are those AWX's
+# built-in Azure Resource Manager credential injects.
 GRAPH_CONNECTION_SPEC = dict(
     # Required except with a managed identity (checked in GraphModule._check_credential).
-    tenant_id=dict(type="str", fallback=(env_fallback, ["AZURE_TENANT_ID"])),
-    client_id=dict(type="str", fallback=(env_fallback, ["AZURE_CLIENT_ID"])),
-    client_secret=dict(type="str", no_log=True, fallback=(env_fallback, ["AZURE_CLIENT_SECRET"])),
-    client_certificate_path=dict(type="path", fallback=(env_fallback, ["AZURE_CLIENT_CERTIFICATE_PATH"])),
+    tenant_id=dict(type="str", fallback=_env("AZURE_TENANT_ID", "AZURE_TENANT")),
+    client_id=dict(type="str", fallback=_env("AZURE_CLIENT_ID")),
+    client_secret=dict(type="str", no_log=True, fallback=_env("AZURE_CLIENT_SECRET", "AZURE_SECRET")),
+    client_certificate_path=dict(type="path", fallback=_env("AZURE_CLIENT_CERTIFICATE_PATH")),
     client_certificate_password=dict(
-        type="str", no_log=True, fallback=(env_fallback, ["AZURE_CLIENT_CERTIFICATE_PASSWORD"])
+        type="str", no_log=True, fallback=_env("AZURE_CLIENT_CERTIFICATE_PASSWORD")
     ),
     cloud=dict(
         type="str",
         default="public",
         choices=["public", "usgov", "usgov_dod", "china"],
-        fallback=(env_fallback, ["AZURE_CLOUD"]),
+        fallback=(cloud_env_fallback,),
     ),
-    authority_host=dict(type="str", fallback=(env_fallback, ["AZURE_AUTHORITY_HOST"])),
-    graph_endpoint=dict(type="str", fallback=(env_fallback, ["M365_GRAPH_ENDPOINT"])),
-    ca_path=dict(type="path", fallback=(env_fallback, ["M365_CA_PATH"])),
+    authority_host=dict(type="str", fallback=_env("AZURE_AUTHORITY_HOST")),
+    graph_endpoint=dict(type="str", fallback=_env("M365_GRAPH_ENDPOINT")),
+    ca_path=dict(type="path", fallback=_env("M365_CA_PATH")),
     timeout=dict(type="int", default=60),
     auth=dict(
         type="str",
         default="auto",
         choices=["auto", "client_secret", "client_certificate", "federated_token", "managed_identity"],
-        fallback=(env_fallback, ["M365_AUTH"]),
+        fallback=_env("M365_AUTH"),
     ),
-    federated_token_file=dict(type="path", fallback=(env_fallback, ["AZURE_FEDERATED_TOKEN_FILE"])),
-    managed_identity_client_id=dict(type="str", fallback=(env_fallback, ["M365_MANAGED_IDENTITY_CLIENT_ID"])),
+    federated_token_file=dict(type="path", fallback=_env("AZURE_FEDERATED_TOKEN_FILE")),
+    managed_identity_client_id=dict(type="str", fallback=_env("M365_MANAGED_IDENTITY_CLIENT_ID")),
 )
 
 CONNECTION_OPTIONS = tuple(GRAPH_CONNECTION_SPEC)

@@ -56,7 +56,6 @@ def graph_error_details(error):
     )
 
 
-
 def attribute_diff(before, after, secret_keys=()):
     """Before/after of the keys whose values differ, with secrets masked.
 
@@ -168,8 +167,9 @@ def items_outcome(results, object_name, single, with_diff=False, return_unchange
         result["diff"] = diffs
     failure = None
     if failed:
-        reasons = "; ".join("%s: %s%s" % (item["key"], "not attempted: " if item["action"] == "not_attempted" else "",
-                                           item.get("error")) for item in failed)
+        reasons = "; ".join("%s: %s%s" % (
+            item["key"], "not attempted: " if item["action"] == "not_attempted" else "", item.get("error"))
+            for item in failed)
         failure = "%d of %d %ss failed: %s" % (len(failed), len(results), object_name, reasons)
         written = len([item for item in results if item.get("changed")])
         if written:

@@ -656,9 +656,10 @@ class UserEngine(object):
         managed = [p for p in plans if not p.failed and p.state == "present" and p.item.get("manager") is not None]
         if not managed:
             return
-        self._created_here = pending = set(p.item["user_principal_name"].lower() for p in plans
+        pending = set(p.item["user_principal_name"].lower() for p in plans
                       if not p.failed and p.state == "present" and p.current is None
                       and p.item.get("user_principal_name"))
+        self._created_here = pending
         refs = set(p.item["manager"] for p in managed if p.item["manager"] and p.item["manager"].lower() not in pending)
         try:
             self.directory.users(sorted(refs))  # one read for all; misses are reported per item

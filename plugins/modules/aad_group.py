@@ -13,7 +13,7 @@ DOCUMENTATION = r"""
 ---
 module: aad_group
 short_description: Manage Microsoft Entra security, Microsoft 365 and dynamic groups, their members and owners
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Create, update, restore and delete cloud groups through Microsoft Graph v1.0 - security groups,
     Microsoft 365 groups and groups with dynamic membership - and manage their members and owners.
@@ -43,6 +43,9 @@ options:
       - Graph's C(uniqueName), an alternate key that can be set only once.
       - When given, the group is found by it. A group found by O(display_name) that has no unique name yet
         gets this one; changing a unique name that is set fails.
+      - A new group with a unique name is created by Graph's upsert on that unique name, so
+        a retried or concurrent run updates the same group instead of creating a second one. Give groups a
+        unique name when runs may overlap.
     type: str
   id:
     description:
@@ -105,6 +108,8 @@ options:
         the same task.
       - Adds are sent 20 per request, inside JSON batches. Someone adding the same member meanwhile is not an
         error.
+      - Graph's nesting rules are checked before anything is written - a Microsoft 365 group cannot be a
+        member of another group, and a Microsoft 365 or role-assignable group cannot have groups as members.
     type: dict
     suboptions:
       add:

@@ -13,7 +13,7 @@ DOCUMENTATION = r"""
 ---
 module: aad_group_info
 short_description: Read Microsoft Entra groups, with their members, owners and licences
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Return one group (by O(id), O(unique_name) or O(display_name)) or a list of groups (all, or those an
     OData O(filter) selects), through Microsoft Graph v1.0.

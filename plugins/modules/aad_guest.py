@@ -12,7 +12,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: aad_guest
 short_description: Invite B2B guests to a Microsoft Entra tenant, idempotently
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Invites people from outside the organization as B2B guests (Microsoft Graph C(POST /invitations)),
     keeps the guest account's directory attributes, removes guests and restores removed ones.

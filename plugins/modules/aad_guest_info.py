@@ -12,7 +12,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: aad_guest_info
 short_description: List B2B guests with their invitation state
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Lists the tenant's guest users (C(userType eq 'Guest')) with the state of their invitation
     (C(PendingAcceptance) or C(Accepted)), the domain of the address they were invited with, and how

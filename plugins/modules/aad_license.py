@@ -12,7 +12,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: aad_license
 short_description: Assign Microsoft 365 licences to users and groups, idempotently
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Adds, removes or sets the licences (SKUs) assigned directly to a user, or assigned to a group for
     group-based licensing, through Microsoft Graph C(assignLicense). Members of a licensed group inherit

@@ -12,7 +12,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: aad_license_info
 short_description: Report a tenant's licences, seats, and a user's or group's licence assignments
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Returns the tenant's subscribed SKUs (Microsoft Graph C(GET /subscribedSkus)) with part number,
     product name, enabled, consumed and free seats, and service plans.

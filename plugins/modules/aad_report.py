@@ -13,7 +13,7 @@ DOCUMENTATION = r"""
 ---
 module: aad_report
 short_description: Write a tenant identity report, one self-contained HTML page with charts, and its data as JSON
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the tenant through Microsoft Graph (subscribed SKUs, users, groups and their member counts,
     in a few paged and batched requests) and writes a report of it to O(path), with the same figures

@@ -10,7 +10,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: aad_user
 short_description: Manage member user accounts and their passwords in Microsoft Entra ID
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Create, update, restore and delete cloud-only member accounts of a Microsoft 365 tenant
     through Microsoft Graph v1.0.
@@ -505,13 +505,13 @@ summary:
   sample: {created: 2400, updated: 0, restored: 0, unchanged: 100, deleted: 0, failed: 0}
 """
 
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import (
-    GraphModule,
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import GraphModule
+from ansible_collections.m365.cloud_identity.plugins.module_utils.passwords import PasswordFileError
+from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
     attribute_diff,
     failed_item,
     item_result,
 )
-from ansible_collections.m365.cloud_identity.plugins.module_utils.passwords import PasswordFileError
 from ansible_collections.m365.cloud_identity.plugins.module_utils.users import (
     PASSWORD_POLICIES,
     UserEngine,

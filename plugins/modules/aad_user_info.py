@@ -10,7 +10,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: aad_user_info
 short_description: Read user accounts of a Microsoft Entra tenant
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Read one user by user principal name or object id, the users matching an OData filter, or every
     user of the tenant, through Microsoft Graph v1.0.

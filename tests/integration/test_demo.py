@@ -17,8 +17,8 @@ def every_secret(conn):
 
 def test_demo_builds_the_example_then_changes_nothing_and_never_shows_a_secret(run_playbook, graph, sandbox, tmp_path):
     export_path = tmp_path / "export.yml"
-    password_file = tmp_path / "new-passwords.jsonl"
-    demo_vars = {"m365_demo_export_path": str(export_path), "m365_demo_password_file": str(password_file)}
+    password_file = tmp_path / "passwords.jsonl"
+    demo_vars = {"m365_demo_export_path": str(export_path), "m365_tenant_password_file": str(password_file)}
     play = run_playbook("playbooks/demo.yml", verbosity=3, extra_vars=demo_vars)
 
     first = play.task("Keep the first run's summary").result["ansible_facts"]["demo_first_run"]
@@ -31,13 +31,14 @@ def test_demo_builds_the_example_then_changes_nothing_and_never_shows_a_secret(r
     assert "Second run: nothing changed" in play.stdout
     assert "Export re-applied: nothing changed" in play.stdout
 
-    # The new accounts got generated passwords: in the password file only (mode 0600), not hidden with
-    # no_log; no secret (client secret or password) is in the output or the export.
+    # The new accounts got generated passwords: each reached the password file once (mode 0600), none is
+    # in the output (which is not censored: no no_log) or the export, and neither is any client secret.
     users_task = [task for task in play.tasks if task.name.endswith("Users | create, update or restore the spec's users")]
     assert len(users_task) == 3 and not any("censored" in task.result for task in users_task)
-    generated = [json.loads(line) for line in password_file.read_text().splitlines()]
-    assert len(generated) == 60 and password_file.stat().st_mode & 0o077 == 0
-    for secret in every_secret(sandbox.conn) | set(line["password"] for line in generated):
+    assert password_file.stat().st_mode & 0o777 == 0o600
+    passwords = [json.loads(line)["password"] for line in password_file.read_text().splitlines()]
+    assert len(passwords) == 60 and len(set(passwords)) == 60
+    for secret in every_secret(sandbox.conn) | set(passwords):
         assert secret not in play.output
         assert secret not in export_path.read_text()
     assert "generated_password" not in play.output and "password" not in export_path.read_text()

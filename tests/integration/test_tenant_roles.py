@@ -47,14 +47,17 @@ def fresh(sandbox):
 @pytest.fixture
 def site(run_playbook, tmp_path):
     def run(spec_file, **options):
-        extra_vars = dict(m365_tenant_password_file=str(tmp_path / "new-passwords.jsonl"))
-        extra_vars.update(options.pop("extra_vars", {}), m365_tenant_spec_file=str(spec_file))
+        # New users get generated passwords, which aad_user writes only to a password file.
+        extra_vars = dict(options.pop("extra_vars", {}), m365_tenant_spec_file=str(spec_file),
+                          m365_tenant_password_file=str(tmp_path / "passwords.jsonl"))
         return run_playbook("playbooks/site.yml", extra_vars=extra_vars, **options)
     return run
 
 
 def group_by_unique_name(graph, unique_name):
-    return graph.get("/groups(uniqueName='%s')" % unique_name, params={"$select": "id,groupTypes"})
+    found = graph.list("/groups", filter="uniqueName eq '%s'" % unique_name, select=["id", "groupTypes"])
+    assert len(found) == 1
+    return found[0]
 
 
 def member_upns(graph, group_id):

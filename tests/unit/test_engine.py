@@ -156,8 +156,8 @@ def test_a_lost_answer_fails_a_create_that_cannot_be_re_read_but_re_sends_idempo
 
 
 def test_a_create_that_conflicts_converges_to_the_existing_object():
-    conflict = (400, error_body("Request_BadRequest", "Another object with the same value for property "
-                                                     "userPrincipalName already exists."))
+    conflict = (400, error_body("Request_BadRequest",
+                                "Another object with the same value for property userPrincipalName already exists."))
     client = FakeBatch(lambda request, attempt: conflict)
     sender, _clock = sender_for(client)
     item, seen = plan(), []
@@ -172,7 +172,12 @@ def test_a_create_that_conflicts_converges_to_the_existing_object():
 
 
 def test_a_failure_fails_its_plan_only_and_skips_the_rest_of_its_chain():
-    client = FakeBatch(lambda request, attempt: (403, error_body("Authorization_RequestDenied", "no")) if request["method"] == "DELETE" and "deletedItems" not in request["url"] else (204, None))
+    def answer(request, attempt):
+        if request["method"] == "DELETE" and "deletedItems" not in request["url"]:
+            return 403, error_body("Authorization_RequestDenied", "no")
+        return 204, None
+
+    client = FakeBatch(answer)
     sender, _clock = sender_for(client)
     doomed, fine = plan("doomed"), plan("fine")
     sender.send([[Write(doomed, "DELETE", "/users/a"), Write(doomed, "DELETE", "/directory/deletedItems/a")],

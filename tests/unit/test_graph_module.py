@@ -9,9 +9,9 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils import graph_module
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import (
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import GraphModule
+from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
     PERMISSION_HINT,
-    GraphModule,
     attribute_diff,
     failed_item,
     item_result,
@@ -290,6 +290,99 @@ def test_list_failure_fails_the_task_and_still_returns_results(capsys):
     assert result["msg"] == "1 of 2 users failed: b: bad; 1 changed (see results)"
     assert [r["action"] for r in result["results"]] == ["created", "failed"]
     assert result["changed"] is True
+
+
+# --- environment fallbacks (AWX credentials) --------------------------------
+
+CONNECTION_ENV = ("AZURE_TENANT_ID", "AZURE_TENANT", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_SECRET",
+                  "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_CLOUD",
+                  "AZURE_CLOUD_ENVIRONMENT", "AZURE_AUTHORITY_HOST", "M365_GRAPH_ENDPOINT", "M365_CA_PATH",
+                  "M365_AUTH", "AZURE_FEDERATED_TOKEN_FILE", "M365_MANAGED_IDENTITY_CLIENT_ID")
+
+
+def connection_seen(capsys, monkeypatch, environment, args=None):
+    """Run a module with only `environment` among the connection variables; return its params or result."""
+    for name in CONNECTION_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+
+    def main(graph):
+        params = graph.connection_params()
+        public = dict((key, value) for key, value in params.items()
+                      if key not in ("client_secret", "client_certificate_password"))
+        secret_is = "the secret" if params["client_secret"] == SECRET else params["client_secret"]
+        return {"changed": False, "params": public, "secret_is": secret_is}
+
+    return run_module(args or {}, main, capsys)
+
+
+def test_awx_azure_resource_manager_credential_variables_are_accepted(capsys, monkeypatch):
+    code, result = connection_seen(capsys, monkeypatch, {
+        "AZURE_TENANT": "arm-tenant", "AZURE_CLIENT_ID": "arm-client", "AZURE_SECRET": SECRET,
+        "AZURE_SUBSCRIPTION_ID": "", "AZURE_CLOUD_ENVIRONMENT": "AzureUSGovernment"})
+    assert code == 0, result
+    assert result["params"]["tenant_id"] == "arm-tenant"
+    assert result["params"]["client_id"] == "arm-client"
+    assert result["params"]["cloud"] == "usgov"
+    assert result["secret_is"] == "the secret"
+    assert SECRET not in json.dumps(result)
+
+
+@pytest.mark.parametrize("azure_name, cloud", [("AzureCloud", "public"), ("AzureChinaCloud", "china"),
+                                               ("AzureUSGovernment", "usgov")])
+def test_azure_cloud_environment_names_map_to_clouds(capsys, monkeypatch, azure_name, cloud):
+    code, result = connection_seen(capsys, monkeypatch, {"AZURE_CLOUD_ENVIRONMENT": azure_name},
+                                   args=dict(CONNECTION, client_secret=SECRET))
+    assert code == 0, result
+    assert result["params"]["cloud"] == cloud
+
+
+def test_azure_cloud_wins_over_azure_cloud_environment(capsys, monkeypatch):
+    code, result = connection_seen(capsys, monkeypatch, {"AZURE_CLOUD": "usgov_dod",
+                                                         "AZURE_CLOUD_ENVIRONMENT": "AzureUSGovernment"},
+                                   args=dict(CONNECTION, client_secret=SECRET))
+    assert code == 0, result
+    assert result["params"]["cloud"] == "usgov_dod"
+
+
+def test_an_unknown_azure_cloud_name_is_refused_by_name(capsys, monkeypatch):
+    code, result = connection_seen(capsys, monkeypatch, {"AZURE_CLOUD_ENVIRONMENT": "AzureGermanCloud"},
+                                   args=dict(CONNECTION, client_secret=SECRET))
+    assert code == 1
+    assert "cloud" in result["msg"] and "AzureGermanCloud" in result["msg"]
+
+
+def test_the_collection_names_win_over_the_azure_resource_manager_names(capsys, monkeypatch):
+    code, result = connection_seen(capsys, monkeypatch, {
+        "AZURE_TENANT_ID": "own-tenant", "AZURE_TENANT": "arm-tenant", "AZURE_CLIENT_ID": "client",
+        "AZURE_CLIENT_SECRET": SECRET, "AZURE_SECRET": "other-secret"})
+    assert code == 0, result
+    assert result["params"]["tenant_id"] == "own-tenant"
+    assert result["secret_is"] == "the secret"
+
+
+def test_empty_environment_values_count_as_unset(capsys, monkeypatch):
+    # What an AWX credential with empty fields injects.
+    code, result = connection_seen(capsys, monkeypatch, {
+        "AZURE_TENANT_ID": "", "AZURE_TENANT": "arm-tenant", "AZURE_CLIENT_ID": "client",
+        "AZURE_CLIENT_SECRET": "", "AZURE_SECRET": SECRET, "AZURE_CLIENT_CERTIFICATE_PATH": "",
+        "AZURE_CLIENT_CERTIFICATE_PASSWORD": "", "AZURE_CLOUD": "", "AZURE_CLOUD_ENVIRONMENT": "",
+        "AZURE_AUTHORITY_HOST": "", "M365_GRAPH_ENDPOINT": "", "M365_CA_PATH": ""})
+    assert code == 0, result
+    params = result["params"]
+    assert params["tenant_id"] == "arm-tenant"
+    assert params["cloud"] == "public"
+    assert result["secret_is"] == "the secret"
+    for name in ("client_certificate_path", "authority_host", "graph_endpoint", "ca_path"):
+        assert params[name] is None, name
+
+
+def test_an_empty_tenant_in_the_environment_is_reported_missing(capsys, monkeypatch):
+    code, result = connection_seen(capsys, monkeypatch, {"AZURE_TENANT_ID": "", "AZURE_CLIENT_ID": "client",
+                                                         "AZURE_CLIENT_SECRET": SECRET})
+    assert code == 1
+    assert "tenant_id" in result["msg"]
 
 
 def test_a_failed_item_that_was_partly_written_counts_as_changed():

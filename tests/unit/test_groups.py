@@ -2,7 +2,7 @@
 import pytest
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import BatchResult, GraphError
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import PERMISSION_HINT
+from ansible_collections.m365.cloud_identity.plugins.module_utils.results import PERMISSION_HINT
 from ansible_collections.m365.cloud_identity.plugins.module_utils.groups import (
     GroupManager, GroupSpecError, derive_mail_nickname, group_to_options, validate_spec)
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import Directory, ReferenceError

@@ -20,7 +20,7 @@ import pytest
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils import passwords, users
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import BatchResult, GraphError
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import attribute_diff
+from ansible_collections.m365.cloud_identity.plugins.module_utils.results import attribute_diff
 
 DOMAINS = ["contoso.onmicrosoft.com", "contoso.com"]
 
@@ -607,7 +607,6 @@ def test_bulk_restore_finds_deleted_users_with_one_read():
     assert [p.action for p in plans].count("restored") == 5
     assert [c for c in graph.calls if c[0] == "GET"].count(("GET", "/directory/deletedItems/microsoft.graph.user")) == 1
     assert len(graph.users) == 25 and graph.deleted == {}
-
 
 
 # ---- the password file ---------------------------------------------------------
