@@ -55,7 +55,7 @@ export ANSIBLE_LOCALHOST_WARNING := false
 export ANSIBLE_INVENTORY_UNPARSED_WARNING := false
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv collection demo sandbox test unit integration molecule lint sanity sanity-newest sanity-oldest build publish importer shipped-tests changelog docs ee clean
+.PHONY: help venv collection demo sandbox test unit integration molecule lint sanity sanity-newest sanity-oldest build publish importer shipped-tests changelog docs ee clean bench
 
 help:
 	@echo "make demo         run playbooks/demo.yml against a local Graph sandbox"
@@ -63,6 +63,7 @@ help:
 	@echo "make venv         create .venv and install the requirements"
 	@echo "make collection   lay the collection out under $(COLLECTIONS)"
 	@echo "make unit | integration | molecule | lint | sanity | build"
+	@echo "make bench        workload B10k through the roles (BENCH_USERS=1000 for a quick run; not a test)"
 	@echo "make sandbox      run a Graph sandbox in the foreground (state in $(MANUAL_STATE))"
 	@echo "make clean        remove build output, sandbox state and test caches (keeps .venv)"
 
@@ -150,6 +151,12 @@ demo: venv collection
 	$(BIN)/ansible-playbook playbooks/report.yml -e m365_report_path=$(abspath $(DEMO_REPORT)); \
 	echo "make demo: the tenant report is $(abspath $(DEMO_REPORT)) (data: $(abspath $(DEMO_REPORT:.html=.json)))"; \
 	echo "make demo: done. The export and the report are in $(DEMO_STATE); 'make clean' removes them."
+
+# Workload B10k through playbooks/site.yml against fresh local sandboxes: cold build, no-op, churn, the
+# per-object baseline and the cold build under Graph's throttling budgets (docs/performance.md).
+# BENCH_USERS scales it down (default 10000), BENCH_SLICE sizes the baseline's slice, BENCH_RUNS picks runs.
+bench: venv collection
+	$(PY) benchmarks/b10k.py
 
 # A sandbox for manual use; Ctrl-C stops it. Its state stays in $(MANUAL_STATE).
 sandbox: venv collection

@@ -89,10 +89,11 @@ ROLE_OPTIONS = {
     },
     "m365_tenant_password_file": {
         "description": [
-            "A file on the controller that receives the passwords generated for new users (YAML, user "
-            "principal name to password, mode 0600; entries are added, never replaced).",
-            "Without it, generated passwords are not kept anywhere: use self-service password reset or a "
-            "Temporary Access Pass to hand the accounts over, or give O(m365_tenant.users[].password).",
+            "A file on the controller that receives the passwords generated for new users, appended by "
+            "M(m365.cloud_identity.aad_user) as one JSON object a line (C(user_principal_name), C(id), "
+            "C(password), C(action), C(time)), mode 0600. Results and output never hold the passwords.",
+            "Required when the spec adds a user without O(m365_tenant.users[].password); without it such a "
+            "user fails before anything is written, and the summary names it.",
         ],
         "type": "path",
     },

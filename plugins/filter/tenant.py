@@ -421,6 +421,8 @@ def tenant_export(users, groups, guests, skus=None, app_assignments=None):
         item = _prune(_without(group, GROUP_EXPORT_DROP + ("licenses", "transitive_members")))
         if not group.get("is_assignable_to_role"):
             item.pop("is_assignable_to_role", None)
+        if not (group.get("group_type") == "microsoft365" and group.get("security_enabled")):
+            item.pop("security_enabled", None)  # what aad_group does anyway: a security group always is
         if group.get("membership_rule"):
             item.pop("members", None)
         for relation in GROUP_RELATIONS:

@@ -46,6 +46,14 @@ options:
         so operators such as C(endsWith), C(ne) and C(not) work too.
       - Without O(user_principal_name), O(id) or O(filter), every user of the tenant is read.
     type: str
+  exclude:
+    description:
+      - User principal names or object ids to leave out of RV(users) (compared case-insensitively), for
+        example the users a spec names, so that reading a scope returns only the others. The left-out users
+        are still read from Graph (in pages), but never returned, and O(include) reads nothing for them.
+    type: list
+    elements: str
+    default: []
   include:
     description:
       - Related data to read as well, with one extra request per 20 users for V(manager) and V(groups).
@@ -283,7 +291,9 @@ def run_module(graph_module):
     select = USER_SELECT + (LICENSE_SELECT if "licenses" in include else [])
     if "employee_leave_date_time" in include:
         select = select + [LEAVE_DATE_PROPERTY]
-    found = read_users(client, params, select)
+    excluded = set(key.lower() for key in params.get("exclude") or [])
+    found = [user for user in read_users(client, params, select)
+             if (user.get("userPrincipalName") or "").lower() not in excluded and user["id"].lower() not in excluded]
     managers = read_managers(client, found) if "manager" in include else {}
     groups = read_groups(client, found) if "groups" in include else {}
     part_numbers = sku_part_numbers(client) if "licenses" in include and found else {}
@@ -308,6 +318,7 @@ def main():
             filter=dict(type="str"),
             include=dict(type="list", elements="str", choices=["manager", "groups", "licenses", "employee_leave_date_time"],
                          default=[]),
+            exclude=dict(type="list", elements="str", default=[]),
         ),
         mutually_exclusive=[("user_principal_name", "id", "filter")],
     )

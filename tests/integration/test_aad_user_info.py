@@ -87,6 +87,16 @@ def test_filter_and_all(people, graph, run_play):
     assert [u["user_principal_name"] for u in play.task("advanced").result["users"]] == [TWO]
 
 
+def test_exclude_leaves_named_users_out_and_reads_nothing_more_for_them(people, run_play, sandbox):
+    sandbox.reset_counters()
+    play = run_play([info_task(filter="department eq '%s'" % DEPARTMENT, include=["manager"],
+                               exclude=[BOSS.upper(), people["users"][TWO]["id"]])])
+    found = play.task("info").result["users"]
+    assert [(u["user_principal_name"], u["manager"]) for u in found] == [(ONE, BOSS)]
+    # The list read and one $batch with the one remaining user's manager: nothing for the excluded two.
+    assert sandbox.counters()["operations"]["by_route"].get("GET /v1.0/users/{id}/manager") == 1
+
+
 def test_output_fed_back_to_aad_user_changes_nothing(people, run_play, sandbox):
     sandbox.reset_counters()
     play = run_play([
