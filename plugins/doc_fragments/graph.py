@@ -98,8 +98,11 @@ options:
     type: str
   ca_path:
     description:
-      - A CA bundle (PEM) to trust for the sign-in and Graph hosts instead of the system default.
-      - TLS certificates are always verified.
+      - A CA bundle (PEM file, or a directory of PEM files) to trust for the sign-in and Graph hosts
+        instead of the system default.
+      - TLS certificates are always verified; no option or value turns verification off.
+      - Empty or not set means the default trust store (which honours E(REQUESTS_CA_BUNDLE)). A path that
+        does not exist or holds no PEM certificate fails the task before any connection.
       - If not set, the value of the E(M365_CA_PATH) environment variable is used.
     type: path
   timeout:
@@ -109,7 +112,11 @@ options:
     default: 60
 notes:
   - The app registration (or managed identity) needs Microsoft Graph B(application) permissions, granted
-    with admin consent. Each module lists the least-privileged permissions it needs.
+    with admin consent. Each module lists the least-privileged permissions it needs. When the app's token
+    plainly lacks the permission a write needs, the task fails before that write, naming the permission.
+  - Give credentials through the environment variables (or C(module_defaults) from vaulted variables),
+    not as options built with C(lookup('env', ...)), because option values are written into the
+    module's temporary files on the host that runs it.
   - An environment variable set to an empty string counts as not set (AWX injects a credential
     field left empty that way).
   - Set the connection options once for all modules of the collection with

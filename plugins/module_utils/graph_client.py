@@ -8,7 +8,9 @@ It knows nothing of Ansible, so the modules, the unit tests and the Graph
 sandbox can all import it directly.
 """
 
+import base64
 import email.utils
+import json as jsonlib
 import os
 import random
 import re
@@ -47,6 +49,9 @@ MICROSOFT_LOGIN_HOSTS = frozenset(
 )
 
 RETRYABLE_STATUSES = (429, 503, 504)
+# Token endpoint answers worth another try: throttled or a server-side failure (a token
+# request has no side effect, so it is always safe to re-send).
+RETRYABLE_TOKEN_STATUSES = (429, 500, 502, 503, 504)
 BATCH_LIMIT = 20
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -145,6 +150,7 @@ class GraphError(Exception):
         self.request_id = request_id
         self.details = details or []
         self.context = context
+        self.missing_permissions = None  # set when a 403 was explained by the permission table
 
     def __str__(self):
         parts = [self.message]
@@ -176,6 +182,7 @@ class BatchResult(object):
         self.body = body
         self.headers = headers or {}
         self.depends_on = depends_on or []
+        self.forbidden = None  # (client, method, path) of a 403, to name the permission it needs
 
     @property
     def ok(self):
@@ -186,6 +193,9 @@ class BatchResult(object):
         if self.ok:
             return None
         error = error_from_body(self.status, self.body, _header(self.headers, "request-id"))
+        if self.forbidden is not None:
+            client, method, path = self.forbidden
+            client.explain_forbidden(error, method, path)
         if self.status == 424:
             # Graph did not run this request because one it depends on failed.
             error.message = "Not executed: it depends on request %s, which failed (%s)" % (
@@ -260,25 +270,53 @@ def _origin(url):
     return "%s://%s" % (parts.scheme.lower(), parts.netloc.lower())
 
 
+PEM_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
+
+
+def trust_setting(ca_path):
+    """What every request passes as requests' ``verify``: never falsy.
+
+    An empty or unset ca_path means the default trust store (``True``: requests
+    then still honours REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, as corporate proxies
+    need). A given path must exist and hold at least one PEM certificate (a
+    file, or a directory of them as OpenSSL's CApath), checked here so a typo
+    fails before any connection instead of in the TLS handshake.
+    """
+    if ca_path is None or not str(ca_path).strip():
+        return True
+    path = str(ca_path)
+    fix = "set ca_path (or M365_CA_PATH) to a PEM file of the CA certificates to trust, or leave it empty for the system's"
+    if not os.path.exists(path):
+        raise GraphError(None, "InvalidConfiguration", "ca_path %s does not exist; %s" % (path, fix))
+    candidates = [path]
+    if os.path.isdir(path):
+        candidates = [os.path.join(path, name) for name in sorted(os.listdir(path))]
+    for candidate in candidates:
+        try:
+            with open(candidate, "rb") as handle:
+                if PEM_CERTIFICATE in handle.read(1024 * 1024):
+                    return path
+        except (IOError, OSError):
+            continue
+    raise GraphError(None, "InvalidConfiguration", "ca_path %s holds no PEM certificate; %s" % (path, fix))
+
+
 class _VerifyingHttpClient(object):
     """The HTTP client MSAL uses: the client's own requests.Session, with
     ``verify`` passed on every call (REQUESTS_CA_BUNDLE would otherwise
-    override a session-level setting) and every token POST counted."""
+    override a session-level setting, and a caller's falsy ``verify`` can
+    never switch verification off), token requests retried like Graph
+    requests, and every token POST counted."""
 
-    def __init__(self, session, verify, timeout, stats):
-        self._session = session
-        self._verify = verify
-        self._timeout = timeout
-        self._stats = stats
+    def __init__(self, owner):
+        self._owner = owner
 
     def _send(self, method, url, **kwargs):
-        if self._verify is not None:
-            kwargs["verify"] = self._verify
-        kwargs.setdefault("timeout", self._timeout)
-        return self._session.request(method, url, **kwargs)
+        kwargs["verify"] = self._owner.verify
+        kwargs.setdefault("timeout", self._owner.timeout)
+        return self._owner.send_token_request(method, url, **kwargs)
 
     def post(self, url, params=None, data=None, headers=None, **kwargs):
-        self._stats["token_requests"] += 1
         return self._send("POST", url, params=params, data=data, headers=headers, **kwargs)
 
     def get(self, url, params=None, headers=None, **kwargs):
@@ -370,7 +408,8 @@ class GraphClient(object):
             graph_base = graph_base[:-len("/v1.0")]
         self.base_url = graph_base + "/v1.0"
         self.scope = _origin(graph_base) + "/.default"
-        self.ca_path = ca_path
+        self.ca_path = ca_path if ca_path and str(ca_path).strip() else None
+        self.verify = trust_setting(ca_path)
         self.timeout = timeout
         self.max_retry_wait = max_retry_wait
         self.user_agent = DEFAULT_USER_AGENT + (" " + user_agent if user_agent else "")
@@ -384,6 +423,11 @@ class GraphClient(object):
         self.managed_identity_client_id = managed_identity_client_id
         self._session = requests.Session()
         self._msal_app = None
+        self._token = None
+        # Hooks set by the caller (the Ansible module wrapper): write_check(method, path, body) runs before
+        # every write and may raise; forbidden_hint(method, path) -> (text, permissions) explains a 403.
+        self.write_check = None
+        self.forbidden_hint = None
         self._sleep = time.sleep
         self._clock = time.monotonic
         self._random = random.random
@@ -435,7 +479,7 @@ class GraphClient(object):
         return credential
 
     def _build_msal_app(self):
-        http_client = _VerifyingHttpClient(self._session, self.ca_path, self.timeout, self.stats)
+        http_client = _VerifyingHttpClient(self)
         if self.auth == "managed_identity":
             if self.managed_identity_client_id:
                 identity = msal.UserAssignedManagedIdentity(client_id=self.managed_identity_client_id)
@@ -499,7 +543,49 @@ class GraphClient(object):
             raise GraphError(401, result.get("error") or "AuthenticationError",
                              "Token request for %s failed: %s%s" % (who, self._scrub(description), hint))
         # MSAL's cache returns the same token until it nears expiry.
-        return result["access_token"]
+        self._token = result["access_token"]
+        return self._token
+
+    def send_token_request(self, method, url, **kwargs):
+        """One sign-in host request with the retries of a Graph request: connection errors, 429 and 5xx,
+        Retry-After honoured, within max_retries and max_retry_wait. A TLS failure is never retried."""
+        attempt, waited = 0, 0.0
+        while True:
+            if method == "POST":
+                self.stats["token_requests"] += 1
+            try:
+                response = self._session.request(method, url, **kwargs)
+            except requests.exceptions.SSLError:
+                raise
+            except requests.exceptions.RequestException as exc:
+                delay = self._delay(attempt, None)
+                if attempt >= self.max_retries or waited + delay > self.max_retry_wait:
+                    raise
+                self._wait(delay)
+                attempt, waited = attempt + 1, waited + delay
+                continue
+            if response.status_code not in RETRYABLE_TOKEN_STATUSES:
+                return response
+            delay = self._delay(attempt, parse_retry_after(response.headers.get("Retry-After")))
+            if attempt >= self.max_retries or waited + delay > self.max_retry_wait:
+                return response  # MSAL turns it into an error result
+            self._wait(delay)
+            attempt, waited = attempt + 1, waited + delay
+
+    def token_roles(self):
+        """The application permissions (``roles`` claim) of the current token, or None when unknown.
+
+        The payload is decoded without checking the signature: the token is our own, fresh from the
+        sign-in host, and is read only to explain or foresee a 403. Never logged."""
+        if self._token is None:
+            self._access_token()
+        try:
+            payload = self._token.split(".")[1]
+            claims = jsonlib.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode("utf-8"))
+        except (IndexError, ValueError, TypeError, UnicodeDecodeError):
+            return None
+        roles = claims.get("roles") if isinstance(claims, dict) else None
+        return list(roles) if isinstance(roles, list) else None
 
     # ---- single requests -------------------------------------------------
 
@@ -520,9 +606,9 @@ class GraphClient(object):
             "Accept": "application/json",
         }
         request_headers.update(headers or {})
-        kwargs = {"params": params, "json": json, "headers": request_headers, "timeout": self.timeout}
-        if self.ca_path:
-            kwargs["verify"] = self.ca_path  # per request: REQUESTS_CA_BUNDLE beats Session.verify
+        # verify per request: REQUESTS_CA_BUNDLE beats Session.verify; never falsy (trust_setting).
+        kwargs = {"params": params, "json": json, "headers": request_headers, "timeout": self.timeout,
+                  "verify": self.verify}
         self.stats["requests"] += 1
         self.stats["by_method"][method] = self.stats["by_method"].get(method, 0) + 1
         return self._session.request(method, url, **kwargs)
@@ -546,6 +632,8 @@ class GraphClient(object):
         if idempotent is None:
             idempotent = method != "POST"
         url = self._url(path)
+        if method not in SAFE_METHODS and self.write_check is not None:
+            self.write_check(method, _path_of(url), json)
         started = self._clock()
         attempt, waited = 0, 0.0
         while True:
@@ -579,6 +667,8 @@ class GraphClient(object):
         if status < 400:
             return None, None
         error = error_from_body(status, _decode(response), response.headers.get("request-id"))
+        if status == 403:
+            self.explain_forbidden(error, method, _path_of(url))
         if status == 404 and retry_not_found:
             # Eventual consistency: the object may not have replicated yet.
             delay = min(self.backoff_cap, self.not_found_poll * (2 ** attempt))
@@ -623,6 +713,15 @@ class GraphClient(object):
         if retry_after is not None:
             return retry_after
         return backoff_delay(attempt, self.backoff_base, self.backoff_cap, self._random)
+
+    def explain_forbidden(self, error, method, path):
+        """Add to a 403 the application permission(s) the request needs (forbidden_hint)."""
+        if self.forbidden_hint is None:
+            return
+        hint, permissions = self.forbidden_hint(method, path)
+        if hint:
+            error.message += " " + hint
+            error.missing_permissions = permissions
 
     def _ca_description(self):
         return "ca_path " + self.ca_path if self.ca_path else "default CA bundle"
@@ -744,8 +843,11 @@ class GraphClient(object):
                 results[item["id"].lower()] = BatchResult(item["id"], None, {"error": {
                     "code": "MissingBatchResponse", "message": "Graph returned no response for batch item %s" % item["id"]}})
                 continue
-            results[item["id"].lower()] = BatchResult(item["id"], response.get("status"), response.get("body"),
-                                                      response.get("headers"), item["depends_on"])
+            result = BatchResult(item["id"], response.get("status"), response.get("body"),
+                                 response.get("headers"), item["depends_on"])
+            if result.status == 403:
+                result.forbidden = (self, item["method"], item["url"].split("?", 1)[0])
+            results[item["id"].lower()] = result
         return results
 
 

@@ -20,6 +20,8 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.errors import AnsibleFallbackNotFound
 
+from ansible_collections.m365.cloud_identity.plugins.module_utils.validation import shape_problems
+
 try:
     from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import (
         GraphClient,
@@ -27,6 +29,7 @@ try:
         IMPORT_ERROR as GRAPH_CLIENT_IMPORT_ERROR,
         resolve_auth,
     )
+    from ansible_collections.m365.cloud_identity.plugins.module_utils import permissions
     GRAPH_CLIENT_IMPORT_TRACEBACK = None
 except ImportError as import_error:
     # Keep the module importable without msal / requests (ansible-test sanity
@@ -134,7 +137,14 @@ class GraphModule(object):
             spec.update(LIST_RESULTS_SPEC)
         spec.update(argument_spec)
         ansible_module_kwargs.setdefault("supports_check_mode", True)
+        shapes = _shape_problems(spec)
+        for name in shapes:
+            # Let AnsibleModule accept the value as it is, then fail with a message that names the option.
+            # no_log: its sub-options may hold secrets (a user's password).
+            spec[name] = dict(type="raw", aliases=spec[name].get("aliases") or [], no_log=True)
         self.module = AnsibleModule(argument_spec=spec, **ansible_module_kwargs)
+        if shapes:
+            self.fail("; ".join(shapes[name] for name in sorted(shapes)))
         self._client = None
         self._check_credential()
 
@@ -179,7 +189,9 @@ class GraphModule(object):
     def _build_client(self):
         if GRAPH_CLIENT_IMPORT_ERROR is not None:
             self._fail_missing_library(GRAPH_CLIENT_IMPORT_ERROR, GRAPH_CLIENT_IMPORT_TRACEBACK)
-        return GraphClient(**self.connection_params())
+        client = GraphClient(**self.connection_params())
+        watch_permissions(client, getattr(self.module, "_name", "").rsplit(".", 1)[-1])
+        return client
 
     def _fail_missing_library(self, error, error_traceback=None):
         library = getattr(error, "name", None) or REQUIRED_LIBRARIES
@@ -206,3 +218,37 @@ class GraphModule(object):
         if failure:
             self.fail(failure, **result)
         return result
+
+
+def _shape_problems(spec):
+    """Options with sub-options given in the wrong shape, read from the raw module arguments."""
+    try:
+        from ansible.module_utils.basic import _load_params
+        return shape_problems(spec, _load_params())
+    except Exception:  # an Ansible without _load_params: leave the check to AnsibleModule
+        return {}
+
+
+def watch_permissions(client, module_name=None):
+    """Fail before a write the token's roles plainly do not allow; name the permission a 403 needed
+    (and what the module needs that the token lacks)."""
+
+    def write_check(method, path, body):
+        roles = client.token_roles()
+        missing = permissions.missing_for_request(roles, method, path, body)
+        if missing:
+            error = GraphError(403, "MissingPermission", "Not sent: " + permissions.describe(
+                missing[0], missing[1], roles) + permissions.module_hint(module_name, roles))
+            error.missing_permissions = list(missing[1])
+            raise error
+
+    def forbidden_hint(method, path):
+        roles = client.token_roles()
+        hint, needed = permissions.forbidden_hint(method, path, roles)
+        extra = permissions.module_hint(module_name, roles)
+        if extra:
+            return (hint or "") + extra, (needed or []) + permissions.module_lacks(module_name, roles)
+        return hint, needed
+
+    client.write_check = write_check
+    client.forbidden_hint = forbidden_hint

@@ -35,6 +35,7 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.results import
     failed_item,
     item_result,
 )
+from ansible_collections.m365.cloud_identity.plugins.module_utils import validation
 from ansible_collections.m365.cloud_identity.plugins.module_utils.membership_rule import RuleError
 from ansible_collections.m365.cloud_identity.plugins.module_utils.membership_rule import parse as parse_rule
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import (
@@ -143,11 +144,19 @@ def validate_spec(spec):
     nickname = spec.get("mail_nickname")
     if nickname is not None:
         _check_mail_nickname(nickname)
-    if spec.get("display_name") is not None and len(spec["display_name"]) > 256:
-        raise GroupSpecError("display_name is longer than 256 characters")
-    if spec.get("visibility") == "HiddenMembership" and spec.get("group_type") == "security":
-        raise GroupSpecError("visibility HiddenMembership is for microsoft365 groups only; a security group is "
-                             "Private or Public")
+    problems = validation.display_name_problems(spec.get("display_name")) + validation.text_problems(
+        "description", spec.get("description"), 1024)
+    permanent = validation.permanent_problem(spec, "group")
+    if permanent:
+        problems.append(permanent)
+    if problems:
+        raise GroupSpecError("; ".join(problems))
+    if spec.get("visibility") and not spec.get("group_type"):
+        raise GroupSpecError("visibility needs group_type: set group_type: microsoft365 (Public, Private or "
+                             "HiddenMembership) or group_type: security (Public or Private)")
+    if spec.get("visibility") == "HiddenMembership" and spec.get("group_type") != "microsoft365":
+        raise GroupSpecError("visibility HiddenMembership applies to microsoft365 groups only; use Private "
+                             "or Public for a security group")
     if spec.get("security_enabled") is False and spec.get("group_type") == "security":
         raise GroupSpecError("security_enabled: a security group is always security-enabled; the option is for "
                              "microsoft365 groups")
@@ -387,8 +396,8 @@ class GroupManager:
             raise GroupSpecError("unique_name cannot change once set: group %s has '%s', the task asks for '%s'"
                                  % (group["id"], current_unique, wanted_unique))
         if spec.get("visibility") == "HiddenMembership" and kind != "microsoft365":
-            raise GroupSpecError("visibility HiddenMembership is for microsoft365 groups only; '%s' is a %s group"
-                                 % (plan.key, kind))
+            raise GroupSpecError("visibility HiddenMembership applies to microsoft365 groups only; '%s' is a %s "
+                                 "group (use Private or Public)" % (plan.key, kind))
         if spec.get("security_enabled") is False and kind == "security":
             raise GroupSpecError("security_enabled: group '%s' is a security group, which is always security-enabled"
                                  % plan.key)
@@ -421,6 +430,9 @@ class GroupManager:
             body["groupTypes"] = types + ["DynamicMembership"]
             body["membershipRule"] = spec["membership_rule"]
             body["membershipRuleProcessingState"] = spec.get("membership_rule_processing_state") or "On"
+        elif spec.get("membership_rule_processing_state"):
+            raise GroupSpecError("membership_rule_processing_state applies to dynamic groups: give a "
+                                 "membership_rule to create group '%s' as a dynamic group" % item_key(spec))
         for option, prop in (("description", "description"), ("unique_name", "uniqueName"),
                              ("visibility", "visibility")):
             if spec.get(option):
@@ -486,6 +498,12 @@ class GroupManager:
                             + [(r, _planned_group(creating[r.lower()])) for r in pending_adds])
         if (group_id and group_id in adds) or any(creating.get(r.lower()) is plan for r in pending_adds):
             raise GroupSpecError("group '%s' cannot be a member or owner of itself" % plan.key)
+        if relation == "owners":
+            named = list(wanted.get("add") or []) + list(wanted.get("set") or [])
+            owner_groups = [r for r in named if r in pending or (r in resolved and _is_group(resolved[r]))]
+            if owner_groups:
+                raise GroupSpecError("owners of group '%s': %s is a group; a group's owners must be users, so "
+                                     "list users (UPN or id) under owners" % (plan.key, ", ".join(owner_groups)))
         if relation == "members" and target_dynamic and (adds or removes or pending_adds):
             raise GroupSpecError(
                 "group '%s' has dynamic membership: its members come from the membership rule and cannot be "
@@ -765,11 +783,11 @@ def _match_groups(groups, spec):
         found = [g for g in groups if (g.get("uniqueName") or "").lower() == unique.lower()]
         if found:
             return found
-    name = (spec.get("display_name") or "").lower()
+    name = validation.same_name(spec.get("display_name"))
     if not name:
         return []
     # With a unique_name, adopt only a group that has none yet (uniqueName is set once).
-    return [g for g in groups if (g.get("displayName") or "").lower() == name
+    return [g for g in groups if validation.same_name(g.get("displayName")) == name
             and not (unique and g.get("uniqueName"))]
 
 

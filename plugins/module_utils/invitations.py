@@ -38,8 +38,19 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.results import
     failed_item,
     item_result,
 )
-from ansible_collections.m365.cloud_identity.plugins.module_utils.references import read_domains
+from ansible_collections.m365.cloud_identity.plugins.module_utils import validation
+from ansible_collections.m365.cloud_identity.plugins.module_utils.hr_attributes import (
+    ORG_DATA_PROPERTY,
+    hr_problems,
+    org_data_to_option,
+)
+from ansible_collections.m365.cloud_identity.plugins.module_utils.references import Directory, read_domains
 from ansible_collections.m365.cloud_identity.plugins.module_utils.relations import odata_literal
+from ansible_collections.m365.cloud_identity.plugins.module_utils.sponsors import (
+    plan_sponsors,
+    sponsor_problems,
+    sponsor_writes,
+)
 from ansible_collections.m365.cloud_identity.plugins.module_utils.users import (
     usage_location_problem,
     USER_ATTRIBUTES,
@@ -59,8 +70,11 @@ ATTRIBUTE_OPTIONS = (
     "display_name", "given_name", "surname", "department", "company_name", "job_title",
     "office_location", "usage_location", "mobile_phone", "business_phones", "street_address",
     "city", "state_province", "postal_code", "country", "employee_id", "employee_type",
-    "preferred_language",
+    "preferred_language", "fax_number", "employee_hire_date", "employee_org_data", "age_group",
+    "consent_provided_for_minor",
 )
+# Not offered on guests: mail (Graph keeps the invited address there; it is the guest's key) and
+# employee_leave_date_time (its own permission, User-LifeCycleInfo.ReadWrite.All).
 GUEST_ATTRIBUTES = tuple((option, USER_ATTRIBUTES[option]) for option in ATTRIBUTE_OPTIONS)
 OPTION_NAME = dict((prop, option) for option, prop in GUEST_ATTRIBUTES)
 OPTION_NAME["userType"] = "user_type"
@@ -135,6 +149,9 @@ def spec_errors(spec):
     """Problems of one item that need no request; each names the option."""
     errors = []
     email = spec["email"]
+    permanent = validation.permanent_problem(spec, "guest")
+    if permanent:
+        errors.append(permanent)
     if not is_valid_email(email):
         errors.append("email %r is not a valid e-mail address (local-part@domain.tld)" % email)
     if spec["state"] == "present":
@@ -149,6 +166,15 @@ def spec_errors(spec):
         location_problem = usage_location_problem(spec.get("usage_location"))
         if location_problem:
             errors.append(location_problem)
+        errors.extend(validation.display_name_problems(spec.get("display_name")))
+        for option in ATTRIBUTE_OPTIONS:
+            if option != "display_name":
+                errors.extend(validation.text_problems(option, spec.get(option)))
+        language = validation.language_tag_problem("message_language", spec.get("message_language"))
+        if language:
+            errors.append(language)
+        errors.extend(hr_problems(attribute_item(spec)))
+        errors.extend(sponsor_problems(spec.get("sponsors")))
     return errors
 
 
@@ -291,6 +317,7 @@ class GuestPlan(Plan):
         self.user_id = (current or deleted or {}).get("id")
         self.redeem_url = None
         self.fetched = None         # the guest as read after an invitation
+        self.sponsors = None        # sponsors.SponsorPlan when the item manages sponsors
 
 
 def plan_guest(spec, current, deleted):
@@ -374,11 +401,18 @@ def new_guest_doc(spec, default_domain):
 
 # ---- results -------------------------------------------------------------------------
 
+def view_value(prop, value):
+    """A Graph value as the guest's option takes it (employeeOrgData's keys in snake_case)."""
+    if prop == ORG_DATA_PROPERTY and value is not None:
+        return org_data_to_option(value)
+    return value
+
+
 def guest_view(doc, key=None):
     """A guest user as the modules return it (snake_case, unset values left out)."""
     view = {}
     for prop, name in VIEW_KEYS:
-        value = doc.get(prop)
+        value = view_value(prop, doc.get(prop))
         if value is not None:
             view[name] = value
     if key is not None:
@@ -401,7 +435,7 @@ def diff_view(doc, plan):
         managed.append("userType")
     for prop in managed:
         if doc.get(prop) not in (None, "", []):
-            view[OPTION_NAME[prop]] = doc[prop]
+            view[OPTION_NAME[prop]] = view_value(prop, doc[prop])
     return view
 
 
@@ -411,6 +445,9 @@ def plan_diff(plan, after_doc):
         before = None  # a deleted guest is not there
     after = None if plan.action == "deleted" else after_doc
     diff = attribute_diff(diff_view(before, plan), diff_view(after, plan))
+    if plan.sponsors is not None and plan.sponsors.changed:
+        diff["before"]["sponsors"] = plan.sponsors.before()
+        diff["after"]["sponsors"] = plan.sponsors.after()
     if plan.resent:
         diff["after"]["invitation"] = "reset redemption" if plan.invitation.get("resetRedemption") else "sent again"
     return diff
@@ -429,6 +466,8 @@ def plan_result(plan, default_domain, now_text):
     guest = guest_view(doc, plan.key) if (plan.current or plan.deleted or plan.invitation) else None
     if guest is not None and plan.redeem_url:
         guest["redeem_url"] = plan.redeem_url
+    if guest is not None and plan.sponsors is not None:
+        guest["sponsors"] = plan.sponsors.after()
     return item_result(plan.key, plan.action, obj=guest, diff=plan_diff(plan, doc))
 
 
@@ -484,14 +523,17 @@ class GuestRun(object):
                 plan.deleted = deleted_index.find(plan.spec["email"])
             except ValueError as error:
                 plan.fail(error)
+        plan_sponsors(self.client, Directory(self.client), [p for p in plans if not p.failed])
 
     def decide(self, plan):
         decide_guest(plan)
+        if plan.sponsors is not None and plan.sponsors.changed and plan.action == "unchanged":
+            plan.action = "updated"
 
     def waves(self):
-        """Restore, invite, update, read back the new guests, delete, purge."""
-        return [self._restore_wave, self._invite_wave, self._update_wave, self._read_wave, self._delete_wave,
-                self._purge_wave]
+        """Restore, invite, update, read back the new guests, set their sponsors, delete, purge."""
+        return [self._restore_wave, self._invite_wave, self._update_wave, self._read_wave, self._sponsor_wave,
+                self._delete_wave, self._purge_wave]
 
     def _write(self, plan, verb, method, url, body=None, on_success=None, done_if=None):
         return Write(plan, method, url, body, describe(plan, verb), done_if=done_if,
@@ -522,6 +564,11 @@ class GuestRun(object):
             plan.fetched = body
         return [self._write(p, "read", "GET", "/users/%s?$select=%s" % (p.user_id, ",".join(GUEST_SELECT)),
                             on_success=fetched) for p in plans if p.invitation and not p.current and p.user_id]
+
+    def _sponsor_wave(self, plans):
+        """Sponsors once the guest exists (a new guest's id comes with the invitation's answer)."""
+        return [write for p in plans if p.sponsors is not None and p.user_id
+                for write in sponsor_writes(p, self.client.base_url)]
 
     def _delete_wave(self, plans):
         def deleted(plan, _answer):

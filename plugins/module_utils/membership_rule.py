@@ -59,7 +59,10 @@ Choices where the documentation is silent or loose (kept deliberately):
   no plans, as the documentation says).
 * employeeHireDate takes -eq -ne -le -ge with an ISO 8601 date/time (UTC when no offset) or
   `system.now`, optionally `-plus`/`-minus` an ISO 8601 duration of weeks, days, hours,
-  minutes and seconds (`p1d`, `PT12H`); years and months are refused.
+  minutes and seconds (`p1d`, `PT12H`); years and months are refused. The documentation
+  shows `system.now -plus p1d`; `-minus` and the parenthesised `(system.now -minus P30D)`
+  are the forms published rules use, accepted too. A negative duration (`p-30d`) is refused
+  with a pointer to `-minus`.
 * Rule property -> Graph user JSON: objectId -> id, mailNickName -> mailNickname,
   physicalDeliveryOfficeName -> officeLocation, facsimileTelephoneNumber -> faxNumber,
   mobile -> mobilePhone, telephoneNumber -> businessPhones[0], dirSyncEnabled ->
@@ -852,6 +855,8 @@ class _Parser:
         return text.casefold()
 
     def date_value(self, label, token):
+        if token.kind == "(":
+            return self.bracketed_now(label, token)
         if token.kind == "word" and token.value.lower() == "system.now":
             self.uses_now = True
             return _Now(self.date_offset())
@@ -860,6 +865,19 @@ class _Parser:
             raise RuleError("Invalid date/time %s for '%s'; use ISO 8601 such as 2020-06-10T18:13:20Z "
                             "or system.now" % (token.describe(), label), token.pos)
         return when
+
+    def bracketed_now(self, label, opening):
+        """`(system.now -minus P30D)`: the parenthesised form common in published rules."""
+        inner = self.advance()
+        if inner.kind != "word" or inner.value.lower() != "system.now":
+            raise RuleError("Only system.now with -plus or -minus can stand in parentheses as the value of "
+                            "'%s', found %s" % (label, inner.describe()), inner.pos)
+        value = self.date_value(label, inner)
+        closing = self.advance()
+        if closing.kind != ")":
+            raise RuleError("Expected ')' to close the '(' at position %d, found %s"
+                            % (opening.pos, closing.describe()), closing.pos)
+        return value
 
     def date_offset(self):
         """The optional `-plus P1D` / `-minus PT2H` after system.now."""
@@ -870,6 +888,9 @@ class _Parser:
         token = self.advance()
         is_duration = token.kind in ("word", "string")
         offset = parse_duration(token.value, negative=sign == "minus") if is_duration else None
+        if offset is None and is_duration and token.value[1:2] == "-":
+            raise RuleError("A duration cannot be negative; write system.now -minus %s instead of -%s %s"
+                            % (token.value[:1] + token.value[2:], sign, token.value), token.pos)
         if offset is None:
             raise RuleError("Expected an ISO 8601 duration such as p1d or pt12h after -%s, found %s"
                             % (sign, token.describe()), token.pos)

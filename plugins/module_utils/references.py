@@ -26,6 +26,7 @@ import time
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError, quote_key
 from ansible_collections.m365.cloud_identity.plugins.module_utils.relations import alternate_key_path, odata_literal
+from ansible_collections.m365.cloud_identity.plugins.module_utils import validation
 
 USER_TYPE = "#microsoft.graph.user"
 GROUP_TYPE = "#microsoft.graph.group"
@@ -138,7 +139,7 @@ class Directory:
             self._groups[group["id"]] = group
             if group.get("uniqueName"):
                 self._group_unique[group["uniqueName"].lower()] = group["id"]
-            name = (group.get("displayName") or "").lower()
+            name = validation.same_name(group.get("displayName"))
             ids = self._group_names.setdefault(name, [])
             if group["id"] not in ids:
                 ids.append(group["id"])
@@ -155,7 +156,7 @@ class Directory:
     def _forget_group_names(self, group_id):
         old = self._groups.get(group_id)
         if old is not None:
-            ids = self._group_names.get((old.get("displayName") or "").lower(), [])
+            ids = self._group_names.get(validation.same_name(old.get("displayName")), [])
             if group_id in ids:
                 ids.remove(group_id)
 
@@ -271,7 +272,7 @@ class Directory:
         """True when a group reference is in the cache (no read)."""
         ref = (ref or "").strip()
         return (ref in self._groups or ref.lower() in self._group_unique
-                or bool(self._group_names.get(ref.lower())))
+                or bool(self._group_names.get(validation.same_name(ref))))
 
     def _cached_group(self, ref):
         """The group a reference names; raises ReferenceError when ambiguous."""
@@ -281,7 +282,7 @@ class Directory:
         group_id = self._group_unique.get(ref.lower())
         if group_id:
             return self._groups[group_id]
-        ids = self._group_names.get(ref.lower()) or []
+        ids = self._group_names.get(validation.same_name(ref)) or []
         if len(ids) > 1:
             raise ReferenceError(
                 "Group display name '%s' is ambiguous: %d groups have it (ids %s); refer to the group "
@@ -297,6 +298,8 @@ class Directory:
         # A display name must be read even when a uniqueName matched nothing,
         # and always in full: an ambiguity is only visible with every match.
         by_name = [r for r in names if not self._group_unique.get(r.lower())]
+        # Composed and decomposed spellings ("Café") are one name: ask for both forms.
+        by_name = unique(form for r in by_name for form in validation.spellings(r))
         for chunk in chunks(by_name, IN_CHUNK):
             self.add_groups(self.client.list(
                 "/groups", select=GROUP_SELECT, filter=in_filter("displayName", chunk)))

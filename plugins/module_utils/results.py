@@ -39,11 +39,13 @@ ITEM_KEYS = frozenset(["key", "action", "changed", "object", "diff", "error"])
 def graph_error_message(error):
     """Render a GraphError as "Failed to <context>: <message>"."""
     message = getattr(error, "message", None) or str(error)
-    if getattr(error, "status", None) == 403:
+    if getattr(error, "status", None) == 403 and not getattr(error, "missing_permissions", None):
         message += PERMISSION_HINT
     context = getattr(error, "context", None)
     if context:
         return "Failed to %s: %s" % (context, message)
+    if getattr(error, "code", None) in ("InvalidConfiguration", "MissingPermission"):
+        return message  # says what to fix, and that nothing was sent
     return "Microsoft Graph request failed: %s" % message
 
 

@@ -33,12 +33,20 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client i
 )
 from ansible_collections.m365.cloud_identity.plugins.module_utils import engine
 from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write, restored_if_gone
+from ansible_collections.m365.cloud_identity.plugins.module_utils.hr_attributes import (
+    HR_ATTRIBUTES,
+    LEAVE_DATE_PROPERTY,
+    hr_changes,
+    hr_problems,
+    hr_to_options,
+)
 from ansible_collections.m365.cloud_identity.plugins.module_utils.passwords import (
     COMPLEXITY_RULE,
     PasswordFile,
     generate_password,
     password_problem,
 )
+from ansible_collections.m365.cloud_identity.plugins.module_utils import validation
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import (
     Directory,
     ReferenceError,
@@ -72,6 +80,8 @@ STRING_ATTRIBUTES = (
     ("usage_location", "usageLocation"),
     ("mobile_phone", "mobilePhone"),
     ("preferred_language", "preferredLanguage"),
+    ("mail", "mail"),
+    ("fax_number", "faxNumber"),
 )
 LIST_ATTRIBUTES = (
     ("business_phones", "businessPhones"),
@@ -84,6 +94,8 @@ USER_ATTRIBUTES = dict(STRING_ATTRIBUTES + LIST_ATTRIBUTES + BOOL_ATTRIBUTES)
 USER_ATTRIBUTES["user_principal_name"] = "userPrincipalName"
 USER_ATTRIBUTES["password_policies"] = "passwordPolicies"
 USER_ATTRIBUTES["on_premises_extension_attributes"] = "onPremisesExtensionAttributes"
+# Dates, age group and consent, organisation data: their rules live in hr_attributes.py.
+USER_ATTRIBUTES.update(HR_ATTRIBUTES)
 
 # Options compared and written as plain values (everything but the special ones).
 PLAIN_ATTRIBUTES = STRING_ATTRIBUTES + LIST_ATTRIBUTES + BOOL_ATTRIBUTES
@@ -92,8 +104,11 @@ PASSWORD_POLICIES = ("DisablePasswordExpiration", "DisableStrongPassword")
 EXTENSION_ATTRIBUTE_OPTIONS = tuple("extension_attribute%d" % n for n in range(1, 16))
 
 # What every read of a user selects: the properties the module manages.
+# Reading employeeLeaveDateTime needs an extra permission (hr_attributes.py): selected only when managed.
 USER_SELECT = ["id", "userPrincipalName", "mail", "userType"] + sorted(
-    prop for option, prop in USER_ATTRIBUTES.items() if prop != "userPrincipalName")
+    prop for option, prop in USER_ATTRIBUTES.items()
+    if prop not in ("userPrincipalName", "mail", LEAVE_DATE_PROPERTY))
+LEAVE_DATE_SELECT = USER_SELECT + [LEAVE_DATE_PROPERTY]
 DELETED_SELECT = USER_SELECT + ["deletedDateTime"]
 MEMBERSHIP_SELECT = "id,displayName,uniqueName,groupTypes,mailEnabled,securityEnabled"
 
@@ -101,6 +116,14 @@ MEMBERSHIP_SELECT = "id,displayName,uniqueName,groupTypes,mailEnabled,securityEn
 KEYED_READ_LIMIT = 20
 
 # Graph's v1.0 base as it appears in @odata.id references.
+
+
+def user_select(items):
+    """What reads of these items select: employeeLeaveDateTime only when an item sets it."""
+    if any(item.get("employee_leave_date_time") is not None for item in items):
+        return LEAVE_DATE_SELECT
+    return USER_SELECT
+
 
 # ---- validation rules --------------------------------------------------------
 
@@ -183,6 +206,7 @@ def user_to_options(doc, manager=None, groups=None):
     options["password_policies"] = parse_password_policies(doc.get("passwordPolicies"))
     options["on_premises_extension_attributes"] = extension_attributes_to_options(
         doc.get("onPremisesExtensionAttributes"))
+    options.update(hr_to_options(doc))
     if manager is not None:
         options["manager"] = manager
     if groups is not None:
@@ -256,6 +280,11 @@ def attribute_changes(item, doc):
             # The whole complex value is sent, so untouched attributes keep their values.
             changes["onPremisesExtensionAttributes"] = merged
             before["on_premises_extension_attributes"], after["on_premises_extension_attributes"] = old, new
+
+    hr = hr_changes(item, doc)
+    changes.update(hr[0])
+    before.update(hr[1])
+    after.update(hr[2])
     return changes, before, after
 
 
@@ -312,13 +341,28 @@ def validate_item(item):
     upn = item.get("user_principal_name")
     if not upn and not item.get("id"):
         problems.append("user_principal_name or id is required for every user")
-    if upn:
+    space = validation.surrounding_space_problem("user_principal_name", upn)
+    if space:
+        problems.append(space)
+    elif upn:
         problems.extend(upn_problems(upn))
     upn_is_valid = bool(upn) and not problems
     if item.get("id") and not is_object_id(item["id"]):
         problems.append("id '%s' is not an object id (a GUID such as 00000000-0000-0000-0000-000000000000)" % item["id"])
+    permanent = validation.permanent_problem(item, "user")
+    if permanent:
+        problems.append(permanent)
     if item.get("state") == "absent":
         return problems
+
+    problems.extend(validation.display_name_problems(item.get("display_name")))
+    for option, _prop in STRING_ATTRIBUTES:
+        if option != "display_name":
+            problems.extend(validation.text_problems(option, item.get(option)))
+    problems.extend(validation.email_list_problems("other_mails", item.get("other_mails")))
+    language = validation.language_tag_problem("preferred_language", item.get("preferred_language"))
+    if language:
+        problems.append(language)
 
     nickname = item.get("mail_nickname")
     if nickname is None and upn_is_valid:
@@ -332,6 +376,7 @@ def validate_item(item):
     location_problem = usage_location_problem(item.get("usage_location"))
     if location_problem:
         problems.append(location_problem)
+    problems.extend(hr_problems(item))
 
     if item.get("password") is not None:
         # DisableStrongPassword lifts the character-class rule (not the length).
@@ -614,7 +659,7 @@ class UserEngine(object):
         if len(live) <= KEYED_READ_LIMIT:
             self._read_by_key(live)
             return
-        users = self.client.list("/users", select=USER_SELECT)
+        users = self.client.list("/users", select=user_select([p.item for p in live]))
         self.directory.add_users(users)
         by_id = dict((u["id"].lower(), u) for u in users)
         by_upn = dict(((u.get("userPrincipalName") or "").lower(), u) for u in users)
@@ -625,7 +670,8 @@ class UserEngine(object):
                 plan.current = by_upn.get(plan.item["user_principal_name"].lower())
 
     def _read_by_key(self, plans):
-        urls = ["/users/%s?$select=%s" % (quote_key(lookup_key(p.item)), ",".join(USER_SELECT)) for p in plans]
+        select = ",".join(user_select([p.item for p in plans]))
+        urls = ["/users/%s?$select=%s" % (quote_key(lookup_key(p.item)), select) for p in plans]
         for plan, result in zip(plans, self._get_each(urls)):
             if result.ok:
                 plan.current = result.body
@@ -771,7 +817,8 @@ class UserEngine(object):
         if item.get("password") is not None:
             plan.password = item["password"]
         else:
-            if self.password_file is None:
+            if self.password_file is None and not self.check_mode:
+                # Check mode generates nothing, so a drift preview of a spec needs no password_file.
                 raise ItemError(
                     "password_file: user %s would get a generated password, and passwords never appear in results; "
                     "set password_file (a file the module appends each password to, mode 0600) or give password"

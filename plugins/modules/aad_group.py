@@ -73,6 +73,8 @@ options:
       - V(Private) or V(Public) on any group. Graph makes a new security group V(Private) and a new
         Microsoft 365 group V(Public) unless told otherwise.
       - V(HiddenMembership) only for Microsoft 365 groups, only at creation; it cannot be set or removed later.
+      - Needs O(group_type) in the same item, so that the value is checked against the kind of group
+        before any write.
     type: str
     choices: [Public, Private, HiddenMembership]
   security_enabled:
@@ -254,7 +256,8 @@ notes:
   - In check mode nothing is written; for a new or changed O(membership_rule) the result has
     RV(membership_preview), the users the rule would select now.
   - With C(--diff), members and owners appear by name in the before and after lists.
-  - Permissions (application) - C(Group.ReadWrite.All) (or C(Group.Create) plus C(GroupMember.ReadWrite.All)),
+  - Permissions (application) - C(Group.ReadWrite.All) (or C(Group.Create) plus C(Group.Read.All) plus
+    C(GroupMember.ReadWrite.All), which cannot update or delete groups),
     C(User.Read.All) to resolve users, and C(RoleManagement.ReadWrite.Directory) for role-assignable groups.
 seealso:
   - module: m365.cloud_identity.aad_group_info

@@ -137,6 +137,44 @@ options:
       preferred_language:
         description: See O(preferred_language).
         type: str
+      fax_number:
+        description: See O(fax_number).
+        type: str
+      employee_hire_date:
+        description: See O(employee_hire_date).
+        type: str
+      employee_org_data:
+        description: See O(employee_org_data).
+        type: dict
+        suboptions:
+          division:
+            description: See O(employee_org_data.division).
+            type: str
+          cost_center:
+            description: See O(employee_org_data.cost_center).
+            type: str
+      age_group:
+        description: See O(age_group).
+        type: str
+      consent_provided_for_minor:
+        description: See O(consent_provided_for_minor).
+        type: str
+      sponsors:
+        description: See O(sponsors).
+        type: dict
+        suboptions:
+          add:
+            description: See O(sponsors.add).
+            type: list
+            elements: str
+          remove:
+            description: See O(sponsors.remove).
+            type: list
+            elements: str
+          set:
+            description: See O(sponsors.set).
+            type: list
+            elements: str
   state:
     description:
       - V(present) invites the guest when the tenant has no guest with this address, and otherwise updates
@@ -255,9 +293,61 @@ options:
   preferred_language:
     description: The guest's preferred language, such as V(en-US).
     type: str
+  fax_number:
+    description: The guest's fax number.
+    type: str
+  employee_hire_date:
+    description:
+      - When the guest starts working with the organization, in ISO 8601 (V(2024-05-01) or
+        V(2024-05-01T09:00:00+02:00)); compared in Graph's UTC form. See
+        O(m365.cloud_identity.aad_user#module:employee_hire_date).
+    type: str
+  employee_org_data:
+    description:
+      - The guest's division and cost center (Graph's C(employeeOrgData)). A key left out keeps its value;
+        V("") clears it.
+    type: dict
+    suboptions:
+      division:
+        description: The division.
+        type: str
+      cost_center:
+        description: The cost center.
+        type: str
+  age_group:
+    description: V(Minor), V(NotAdult) or V(Adult) (any case); V("") clears it.
+    type: str
+  consent_provided_for_minor:
+    description: V(Granted), V(Denied) or V(NotRequired) (any case); V("") clears it.
+    type: str
+  sponsors:
+    description:
+      - The users and groups responsible for the guest (Graph's C(sponsors)), by user principal name, mail
+        or object id for users and unique name, display name or object id for groups.
+      - Applied after the invitation, so a new guest gets its sponsors in the same task.
+    type: dict
+    suboptions:
+      add:
+        description: Sponsors the guest must have.
+        type: list
+        elements: str
+      remove:
+        description: Sponsors the guest must not have.
+        type: list
+        elements: str
+      set:
+        description:
+          - The exact sponsors of the guest; others are removed. V([]) removes every sponsor.
+          - Cannot be combined with O(sponsors.add) or O(sponsors.remove).
+        type: list
+        elements: str
 notes:
-  - "Permissions: C(User.Invite.All) to invite, C(User.ReadWrite.All) to update, remove and restore guests and
-    to read the deleted users, and C(Domain.Read.All) (or C(Organization.Read.All)) to read the verified domains."
+  - "Permissions: C(User.ReadWrite.All) to invite (it includes C(User.Invite.All)), update, remove and restore
+    guests, to read the deleted users and to manage O(sponsors), and C(Domain.Read.All) (or C(Organization.Read.All))
+    to read the verified domains; C(User.Read.All) and C(Group.Read.All) (or C(Directory.Read.All)) to resolve
+    O(sponsors)."
+  - Guests have no O(m365.cloud_identity.aad_user#module:mail) option (Graph keeps the invited address there) and no
+    O(m365.cloud_identity.aad_user#module:employee_leave_date_time) option.
   - Attributes left out of a task are left as they are; an empty string clears one.
   - Invitations go through JSON batching like every other write. Microsoft Graph has no bulk invitation
     call, but C(POST /invitations) is an ordinary v1.0 request and runs as an item of C($batch); each
@@ -300,6 +390,16 @@ EXAMPLES = r"""
       - email: cy@tailspintoys.com
         display_name: Cy
         department: Design
+
+- name: A contractor with a sponsor and HR data
+  m365.cloud_identity.aad_guest:
+    email: dee@tailspintoys.com
+    display_name: Dee
+    employee_hire_date: "2024-09-01"
+    employee_org_data:
+      cost_center: CC-7700
+    sponsors:
+      set: [megan.bowen@contoso.com, Partner managers]
 
 - name: Remind a guest who has not accepted yet
   m365.cloud_identity.aad_guest:
@@ -406,6 +506,7 @@ summary:
 """
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import GraphModule
+from ansible_collections.m365.cloud_identity.plugins.module_utils.hr_attributes import org_data_argument_spec
 from ansible_collections.m365.cloud_identity.plugins.module_utils.invitations import (
     ATTRIBUTE_OPTIONS,
     DEFAULT_REDIRECT_URL,
@@ -444,6 +545,12 @@ def guest_options():
         if option not in options:
             options[option] = dict(type="str")
     options["business_phones"] = dict(type="list", elements="str")
+    options["employee_org_data"] = org_data_argument_spec()
+    options["sponsors"] = dict(type="dict", options=dict(
+        add=dict(type="list", elements="str"),
+        remove=dict(type="list", elements="str"),
+        set=dict(type="list", elements="str"),
+    ))
     return options
 
 

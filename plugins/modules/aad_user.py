@@ -31,7 +31,9 @@ notes:
   - "Permissions: C(User.ReadWrite.All) (users, manager, deleted items) and C(Domain.Read.All) or
     C(Directory.Read.All) (verified domains; without them the module falls back to the organization's
     verified domains, which C(Organization.Read.All) can read); C(GroupMember.ReadWrite.All) when O(groups)
-    is used."
+    is used; C(User-LifeCycleInfo.ReadWrite.All) as well to set O(employee_leave_date_time)."
+  - There is no C(show_in_address_list) option on purpose - Microsoft documents Graph's C(showInAddressList) as
+    not to be used through Graph (manage it in the Microsoft 365 admin center).
   - Graph never returns a password, so a password is reported as changed only when the module writes it,
     that is on creation, or on every run with O(update_password=always).
   - The O(force_change_password_next_sign_in) options are sent only together with a password.
@@ -145,6 +147,34 @@ options:
         elements: str
       preferred_language:
         description: See O(preferred_language).
+        type: str
+      mail:
+        description: See O(mail).
+        type: str
+      fax_number:
+        description: See O(fax_number).
+        type: str
+      employee_hire_date:
+        description: See O(employee_hire_date).
+        type: str
+      employee_leave_date_time:
+        description: See O(employee_leave_date_time).
+        type: str
+      employee_org_data:
+        description: See O(employee_org_data).
+        type: dict
+        suboptions:
+          division:
+            description: See O(employee_org_data.division).
+            type: str
+          cost_center:
+            description: See O(employee_org_data.cost_center).
+            type: str
+      age_group:
+        description: See O(age_group).
+        type: str
+      consent_provided_for_minor:
+        description: See O(consent_provided_for_minor).
         type: str
       manager:
         description: See O(manager).
@@ -272,6 +302,50 @@ options:
   preferred_language:
     description: The preferred language, as an ISO 639-1 code with a country, for example V(en-US).
     type: str
+  mail:
+    description:
+      - The user's SMTP address (Graph's C(mail)), for example V(adele.vance@contoso.com). Graph also adds it
+        to the user's proxy addresses. ASCII only.
+    type: str
+  fax_number:
+    description: The fax number.
+    type: str
+  employee_hire_date:
+    description:
+      - The date and time the user was hired or will start work, in ISO 8601, for example V(2024-05-01) or
+        V(2024-05-01T09:00:00+02:00). A date without a time is midnight UTC; a time without an offset is UTC.
+      - Compared and returned in Graph's UTC form, V(2024-05-01T00:00:00Z), so any ISO 8601 spelling of the
+        same moment is unchanged.
+      - Dynamic membership rules can select on it (C(user.employeeHireDate)).
+    type: str
+  employee_leave_date_time:
+    description:
+      - The date and time the user left or will leave the organization, in ISO 8601 as O(employee_hire_date).
+        Lifecycle workflows use it to trigger leaver tasks.
+      - Needs the C(User-LifeCycleInfo.ReadWrite.All) application permission besides C(User.ReadWrite.All).
+    type: str
+  employee_org_data:
+    description:
+      - Organization data of the user (Graph's C(employeeOrgData)). A key left out keeps its value;
+        V("") clears it.
+    type: dict
+    suboptions:
+      division:
+        description: The division the user belongs to.
+        type: str
+      cost_center:
+        description: The cost center the user is charged to.
+        type: str
+  age_group:
+    description:
+      - The user's age group, one of V(Minor), V(NotAdult) or V(Adult) (any case). V("") clears it.
+      - Together with O(consent_provided_for_minor) it decides Graph's read-only C(legalAgeGroupClassification).
+    type: str
+  consent_provided_for_minor:
+    description:
+      - Whether consent was obtained for a minor, one of V(Granted), V(Denied) or V(NotRequired) (any case).
+        V("") clears it.
+    type: str
   manager:
     description:
       - The user's manager, by user principal name, mail or object id.
@@ -304,7 +378,8 @@ options:
         there once, when Graph has accepted it; results never hold passwords.
       - Created with mode 0600. An existing file that its group or others can read is refused, and so is
         a directory that does not exist, before anything is written to the tenant.
-      - Required to create a user without O(password).
+      - Required to create a user without O(password), except in check mode, which generates nothing and
+        so only predicts the creation.
     type: path
   force_change_password_next_sign_in:
     description:
@@ -356,70 +431,75 @@ seealso:
 """
 
 EXAMPLES = r"""
-- name: Set the connection once for every module of the collection
-  module_defaults:
-    group/m365.cloud_identity.graph:
-      tenant_id: "{{ lookup('env', 'AZURE_TENANT_ID') }}"
-      client_id: "{{ lookup('env', 'AZURE_CLIENT_ID') }}"
-      client_secret: "{{ lookup('env', 'AZURE_CLIENT_SECRET') }}"
-  block:
-    - name: Create a user with a generated password
-      m365.cloud_identity.aad_user:
-        user_principal_name: adele.vance@contoso.com
-        display_name: Adele Vance
-        given_name: Adele
-        surname: Vance
-        department: Retail
-        usage_location: US
-        manager: megan.bowen@contoso.com
-        groups:
-          add: [Retail staff]
-        # One JSON object a line (user_principal_name, id, password, action, time), mode 0600;
-        # hand it over through a secure channel, then delete it.
-        password_file: /secure/new-passwords.jsonl
+# The connection comes from the environment: AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET
+# (or AZURE_CLIENT_CERTIFICATE_PATH), e.g. from an AWX credential. Do not pass credentials as options
+# built with lookup('env', ...): option values are written into the module's temporary files.
+- name: Create a user with a generated password (appended to a file only its owner can read)
+  m365.cloud_identity.aad_user:
+    user_principal_name: adele.vance@contoso.com
+    display_name: Adele Vance
+    given_name: Adele
+    surname: Vance
+    department: Retail
+    usage_location: US
+    employee_hire_date: "2024-05-01"
+    employee_org_data:
+      division: Retail
+      cost_center: CC-1234
+    manager: megan.bowen@contoso.com
+    groups:
+      add: [Retail staff]
+    # One JSON object a line (user_principal_name, id, password, action, time), mode 0600;
+    # hand it over through a secure channel, then delete it.
+    password_file: /secure/new-passwords.jsonl
 
-    - name: Clear the job title and remove the manager
-      m365.cloud_identity.aad_user:
-        user_principal_name: adele.vance@contoso.com
-        job_title: ""
-        manager: ""
+- name: Clear the job title and remove the manager
+  m365.cloud_identity.aad_user:
+    user_principal_name: adele.vance@contoso.com
+    job_title: ""
+    manager: ""
 
-    - name: Reset a password on every run
-      m365.cloud_identity.aad_user:
-        user_principal_name: adele.vance@contoso.com
-        password: "{{ vault_adele_password }}"
-        update_password: always
-        force_change_password_next_sign_in: true
+- name: A leaver - the date lifecycle workflows act on
+  m365.cloud_identity.aad_user:
+    user_principal_name: adele.vance@contoso.com
+    employee_leave_date_time: "2025-09-30T17:00:00+02:00"
 
-    - name: Many users in one task; shared options at the top level
-      m365.cloud_identity.aad_user:
-        usage_location: DE
-        company_name: Contoso
-        users:
-          - user_principal_name: lidia.holloway@contoso.com
-            display_name: Lidia Holloway
-            on_premises_extension_attributes:
-              extension_attribute1: cost-center-1234
-          - user_principal_name: lee.gu@contoso.com
-            display_name: Lee Gu
-            account_enabled: false
-        password_file: /secure/new-passwords.jsonl
-      register: bulk
+- name: Reset a password on every run
+  m365.cloud_identity.aad_user:
+    user_principal_name: adele.vance@contoso.com
+    password: "{{ vault_adele_password }}"
+    update_password: always
+    force_change_password_next_sign_in: true
 
-    - name: Show what happened (results never hold passwords)
-      ansible.builtin.debug:
-        var: bulk.summary
+- name: Many users in one task; shared options at the top level
+  m365.cloud_identity.aad_user:
+    usage_location: DE
+    company_name: Contoso
+    users:
+      - user_principal_name: lidia.holloway@contoso.com
+        display_name: Lidia Holloway
+        on_premises_extension_attributes:
+          extension_attribute1: cost-center-1234
+      - user_principal_name: lee.gu@contoso.com
+        display_name: Lee Gu
+        account_enabled: false
+    password_file: /secure/new-passwords.jsonl
+  register: bulk
 
-    - name: Delete a user (it stays 30 days in deleted items)
-      m365.cloud_identity.aad_user:
-        user_principal_name: lee.gu@contoso.com
-        state: absent
+- name: Show what happened (results never hold passwords)
+  ansible.builtin.debug:
+    var: bulk.summary
 
-    - name: Purge a user for good
-      m365.cloud_identity.aad_user:
-        user_principal_name: lee.gu@contoso.com
-        state: absent
-        permanent: true
+- name: Delete a user (it stays 30 days in deleted items)
+  m365.cloud_identity.aad_user:
+    user_principal_name: lee.gu@contoso.com
+    state: absent
+
+- name: Purge a user for good
+  m365.cloud_identity.aad_user:
+    user_principal_name: lee.gu@contoso.com
+    state: absent
+    permanent: true
 """
 
 RETURN = r"""
@@ -455,6 +535,13 @@ user:
     business_phones: []
     other_mails: []
     preferred_language: null
+    mail: adele.vance@contoso.com
+    fax_number: null
+    employee_hire_date: "2024-05-01T00:00:00Z"
+    employee_leave_date_time: null
+    employee_org_data: {division: Retail, cost_center: CC-1234}
+    age_group: null
+    consent_provided_for_minor: null
     password_policies: []
     on_premises_extension_attributes: {}
     manager: megan.bowen@contoso.com
@@ -512,6 +599,7 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.results import
     failed_item,
     item_result,
 )
+from ansible_collections.m365.cloud_identity.plugins.module_utils.hr_attributes import org_data_argument_spec
 from ansible_collections.m365.cloud_identity.plugins.module_utils.users import (
     PASSWORD_POLICIES,
     UserEngine,
@@ -536,6 +624,8 @@ def user_options():
         "display_name", "given_name", "surname", "mail_nickname", "department", "job_title", "company_name",
         "employee_id", "employee_type", "office_location", "street_address", "city", "state_province",
         "postal_code", "country", "usage_location", "mobile_phone", "preferred_language", "manager",
+        "mail", "fax_number", "employee_hire_date", "employee_leave_date_time", "age_group",
+        "consent_provided_for_minor",
     )
     options = dict((name, dict(type="str")) for name in string_options)
     options.update(
@@ -547,6 +637,7 @@ def user_options():
         business_phones=dict(type="list", elements="str"),
         other_mails=dict(type="list", elements="str"),
         on_premises_extension_attributes=dict(type="dict"),
+        employee_org_data=org_data_argument_spec(),
         password=dict(type="str", no_log=True),
         update_password=dict(type="str", choices=["on_create", "always"], no_log=False),
         force_change_password_next_sign_in=dict(type="bool", no_log=False),

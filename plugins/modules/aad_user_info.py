@@ -24,7 +24,8 @@ extends_documentation_fragment:
   - m365.cloud_identity.graph.info_attributes
 notes:
   - "Permissions: C(User.Read.All); C(GroupMember.Read.All) for O(include=groups);
-    C(Organization.Read.All) for O(include=licenses)."
+    C(Organization.Read.All) for O(include=licenses); C(User-LifeCycleInfo.Read.All) for
+    O(include=employee_leave_date_time)."
 options:
   user_principal_name:
     description:
@@ -53,9 +54,11 @@ options:
         key C(set), the form O(m365.cloud_identity.aad_user#module:groups) takes.
       - V(licenses) adds RV(users[].licenses), the user's licences (direct and inherited from groups).
         It is not an option of M(m365.cloud_identity.aad_user); remove it before feeding a user back.
+      - V(employee_leave_date_time) adds RV(users[].employee_leave_date_time). Reading it needs the
+        C(User-LifeCycleInfo.Read.All) application permission, so it is read only when asked for.
     type: list
     elements: str
-    choices: [manager, groups, licenses]
+    choices: [manager, groups, licenses, employee_leave_date_time]
     default: []
 seealso:
   - module: m365.cloud_identity.aad_user
@@ -124,6 +127,29 @@ users:
     on_premises_extension_attributes:
       description: The extension attributes that have a value, keyed V(extension_attribute1) to V(extension_attribute15).
       type: dict
+    mail:
+      description: The SMTP address.
+      type: str
+    fax_number:
+      description: The fax number.
+      type: str
+    employee_hire_date:
+      description: The hire date, in Graph's UTC form such as V(2024-05-01T00:00:00Z).
+      type: str
+    employee_leave_date_time:
+      description: The leave date and time, in Graph's UTC form.
+      type: str
+      returned: when O(include) has V(employee_leave_date_time)
+    employee_org_data:
+      description: The division and cost center (V(null) when unset).
+      type: dict
+      sample: {division: Retail, cost_center: CC-1234}
+    age_group:
+      description: The age group (V(Minor), V(NotAdult) or V(Adult)).
+      type: str
+    consent_provided_for_minor:
+      description: Whether consent was obtained for a minor (V(Granted), V(Denied) or V(NotRequired)).
+      type: str
     manager:
       description: The manager's user principal name, V(null) when the user has none.
       type: str
@@ -175,6 +201,7 @@ users:
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError, quote_key
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_module import GraphModule
 from ansible_collections.m365.cloud_identity.plugins.module_utils.users import (
+    LEAVE_DATE_PROPERTY,
     MEMBERSHIP_SELECT,
     USER_SELECT,
     get_each,
@@ -254,6 +281,8 @@ def run_module(graph_module):
     client = graph_module.client
     include = set(params.get("include") or [])
     select = USER_SELECT + (LICENSE_SELECT if "licenses" in include else [])
+    if "employee_leave_date_time" in include:
+        select = select + [LEAVE_DATE_PROPERTY]
     found = read_users(client, params, select)
     managers = read_managers(client, found) if "manager" in include else {}
     groups = read_groups(client, found) if "groups" in include else {}
@@ -277,7 +306,8 @@ def main():
             user_principal_name=dict(type="str", aliases=["upn"]),
             id=dict(type="str"),
             filter=dict(type="str"),
-            include=dict(type="list", elements="str", choices=["manager", "groups", "licenses"], default=[]),
+            include=dict(type="list", elements="str", choices=["manager", "groups", "licenses", "employee_leave_date_time"],
+                         default=[]),
         ),
         mutually_exclusive=[("user_principal_name", "id", "filter")],
     )

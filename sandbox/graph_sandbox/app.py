@@ -18,7 +18,7 @@ from starlette.routing import Match, Route
 from . import auth, control, seed
 from .keys import SigningKey
 from .http import GRAPH_CONTENT_TYPE, GraphHTTPError, error_body, error_response, graph_json, read_json
-from .resources import contacts, directory, groups, invitations, licensing, service_principals, users
+from .resources import contacts, directory, groups, invitations, licensing, service_principals, sponsors, users
 from .tenant import Tenant
 
 MAX_BATCH = 20
@@ -387,7 +387,7 @@ async def _run_item(request, item):
 
 def build_app(sandbox):
     routes = list(auth.routes) + list(control.routes) + [Route("/v1.0/$batch", batch, methods=["POST"])]
-    for module in (users, groups, licensing, invitations, directory, service_principals, contacts):
+    for module in (users, groups, licensing, invitations, directory, sponsors, service_principals, contacts):
         routes.extend(module.routes)
     app = Starlette(routes=routes, exception_handlers={GraphHTTPError: graph_exception,
                                                        HTTPException: routing_exception})

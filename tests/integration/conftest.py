@@ -65,6 +65,13 @@ class PlayResult:
         """Names of the tasks that reported a change."""
         return [task.name for task in self.tasks if task.status == "changed"]
 
+    def passwords(self):
+        """The records aad_user appended to the play's password_file (run_play), oldest first."""
+        path = getattr(self, "password_file", None)
+        if path is None or not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines()]
+
 
 def connection_vars(conn):
     """Extra vars that carry a sandbox's connection options into a play."""
@@ -73,13 +80,13 @@ def connection_vars(conn):
     return values
 
 
-def module_defaults():
-    """The play's module_defaults: every connection option from the extra vars."""
-    return {
-        "group/m365.cloud_identity.graph": dict(
-            (key, "{{ m365_%s }}" % key) for key in CONNECTION_KEYS
-        )
-    }
+def module_defaults(connection=True):
+    """The play's module_defaults: every connection option from the extra vars (unless `connection` is
+    false), and the file where aad_user appends the passwords it sets (results never carry them)."""
+    defaults = {"m365.cloud_identity.aad_user": {"password_file": "{{ m365_password_file }}"}}
+    if connection:
+        defaults["group/m365.cloud_identity.graph"] = dict((key, "{{ m365_%s }}" % key) for key in CONNECTION_KEYS)
+    return defaults
 
 
 def playbook_environment(results_path, work_dir, extra_env=None):
@@ -157,7 +164,7 @@ def run_play(sandbox, tmp_path):
             hosts="localhost",
             connection="local",
             gather_facts=False,
-            module_defaults=module_defaults() if connection else {},
+            module_defaults=module_defaults(connection),
             tasks=tasks,
         )
         work_dir = tmp_path / ("run-%d" % len(runs))
@@ -165,10 +172,14 @@ def run_play(sandbox, tmp_path):
         playbook = work_dir / "play.yml"
         playbook.write_text(yaml.safe_dump([play], sort_keys=False))
         all_vars = connection_vars(sandbox.conn)
+        # Empty (extra_vars m365_password_file="") means no password_file.
+        all_vars["m365_password_file"] = str(work_dir / "passwords.jsonl")
         all_vars.update(extra_vars or {})
         runs.append(playbook)
-        return run_ansible_playbook(playbook, work_dir, all_vars, check=check, diff=diff, verbosity=verbosity,
-                                    expect_failure=expect_failure, env=env)
+        result = run_ansible_playbook(playbook, work_dir, all_vars, check=check, diff=diff, verbosity=verbosity,
+                                      expect_failure=expect_failure, env=env)
+        result.password_file = Path(all_vars["m365_password_file"]) if all_vars["m365_password_file"] else None
+        return result
 
     return run
 

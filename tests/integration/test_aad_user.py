@@ -143,13 +143,18 @@ def test_generated_password_goes_to_the_password_file_once_and_never_to_output(g
     assert line["password"] not in play.output
     assert line["password"] not in recorded(play)
     assert play.task("no password in results").status == "ok"
+    # Not censored: the task's result is there to read.
+    assert play.tasks[0].result["user"]["user_principal_name"] == upn
+    assert "generated_password" not in play.tasks[0].result
 
 
 def test_a_generated_password_needs_a_password_file_and_nothing_is_written_without_one(graph, run_play, sandbox):
     sandbox.reset_counters()
+    # m365_password_file "" switches off the password_file that conftest's module_defaults give aad_user.
     play = run_play([user_task(user_principal_name="no.file@contoso.com", display_name="No File")],
-                    expect_failure=True)
-    assert "set password_file" in play.task("user").result["msg"]
+                    extra_vars={"m365_password_file": ""}, expect_failure=True)
+    message = play.task("user").result["msg"]
+    assert "no.file@contoso.com" in message and "set password_file" in message
     assert get_user(graph, "no.file@contoso.com") is None and writes(sandbox) == 0
 
 

@@ -61,8 +61,9 @@ def test_a_wrong_secret_fails_the_task_with_a_message_not_a_traceback(run_play):
     assert wrong_secret not in play.output
 
 
-def test_a_missing_permission_fails_with_graphs_error_and_says_what_to_grant(run_play, sandbox, graph):
+def test_a_missing_permission_fails_before_the_write_and_names_what_to_grant(run_play, sandbox, graph):
     reader = sandbox.app("m365-reader")
+    sandbox.reset_counters()
     play = run_play([{
         "name": "create as the read-only app",
         "m365.cloud_identity.aad_user": {"user_principal_name": "no.rights@contoso.com", "display_name": "No Rights",
@@ -70,8 +71,11 @@ def test_a_missing_permission_fails_with_graphs_error_and_says_what_to_grant(run
                                          "client_id": reader["client_id"], "client_secret": reader["client_secret"]},
     }], expect_failure=True)
     result = play.task("create as the read-only app").result
-    assert (result["status"], result["code"]) == (403, "Authorization_RequestDenied")
-    assert result["msg"].startswith("Failed to create user no.rights@contoso.com: Insufficient privileges")
-    assert "grant the permissions the module's documentation lists (ansible-doc)" in result["msg"]
-    assert result["request_id"]
+    # The token's roles lack every permission that allows the create: refused before it is sent (issue 11),
+    # naming the least-privileged permission instead of "the permissions the documentation lists".
+    assert (result["status"], result["code"]) == (403, "MissingPermission")
+    assert result["msg"].startswith("Not sent: To create, update or delete a user the app registration needs")
+    assert "application permission User.ReadWrite.All" in result["msg"]
+    assert "(the token holds: Domain.Read.All, Group.Read.All, Organization.Read.All, User.Read.All)" in result["msg"]
+    assert sandbox.counters()["http"]["write"] == 0
     assert graph.list("/users", filter="userPrincipalName eq 'no.rights@contoso.com'", select=["id"]) == []

@@ -55,7 +55,7 @@ def site(run_playbook, tmp_path):
 
 
 def group_by_unique_name(graph, unique_name):
-    # Graph does not filter on uniqueName; it addresses a group by it (alternate key).
+    # The alternate key, as Graph documents it: uniqueName cannot be filtered on (FIDELITY 7.2).
     return graph.get("/groups(uniqueName='%s')" % unique_name, params={"$select": "id,groupTypes"})
 
 

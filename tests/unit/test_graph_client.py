@@ -78,6 +78,14 @@ class Transport(object):
 
 
 @pytest.fixture
+def ca_file(tmp_path):
+    """A CA bundle file (any PEM certificate: these tests never open a connection)."""
+    path = tmp_path / "ca.pem"
+    path.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    return str(path)
+
+
+@pytest.fixture
 def sleeps():
     return []
 
@@ -213,16 +221,17 @@ def test_request_headers_json_and_no_verify_override(make_client):
     uuid.UUID(first["headers"]["client-request-id"])
     assert first["headers"]["client-request-id"] != second["headers"]["client-request-id"]
     assert second["json"] == {"jobTitle": "x"}
-    # Without ca_path, requests' own CA handling (REQUESTS_CA_BUNDLE, proxies) stays in charge.
-    assert "verify" not in first
+    # Without ca_path, verify=True: requests' own CA handling (REQUESTS_CA_BUNDLE, proxies) stays in charge
+    # (test_default_trust_keeps_requests_ca_bundle), and verification can never be off.
+    assert first["verify"] is True and second["verify"] is True
     assert client.stats["requests"] == 2 and client.stats["by_method"] == {"GET": 1, "PATCH": 1}
 
 
-def test_ca_path_is_passed_on_every_request_and_to_msal(make_client, monkeypatch):
+def test_ca_path_is_passed_on_every_request_and_to_msal(make_client, monkeypatch, ca_file):
     client = make_client([make_response(429, {}, {"Retry-After": "0"}), make_response(200, {"value": []})],
-                         ca_path="/tmp/sandbox-ca.pem")
+                         ca_path=ca_file)
     client.get("/users")
-    assert [call["verify"] for call in client.transport.calls] == ["/tmp/sandbox-ca.pem"] * 2
+    assert [call["verify"] for call in client.transport.calls] == [ca_file] * 2
 
     seen = {}
     monkeypatch.setattr(gc.msal, "ConfidentialClientApplication", lambda cid, **kw: seen.update(kw) or FakeMsalApp())
@@ -230,7 +239,7 @@ def test_ca_path_is_passed_on_every_request_and_to_msal(make_client, monkeypatch
     client._access_token()
     client.transport.script.append(make_response(200, {"token_endpoint": "x"}))
     seen["http_client"].get("https://login.example/tenant-1/v2.0/.well-known/openid-configuration")
-    assert client.transport.calls[-1]["verify"] == "/tmp/sandbox-ca.pem"
+    assert client.transport.calls[-1]["verify"] == ca_file
 
 
 # ---- retries -----------------------------------------------------------------------
@@ -337,9 +346,9 @@ def test_idempotent_post_may_be_resent(make_client):
     assert client.post("/users/u1/assignLicense", json={}, idempotent=True)["id"] == "u1"
 
 
-def test_tls_failure_is_not_retried_and_names_the_ca(make_client, sleeps):
-    client = make_client([requests.exceptions.SSLError("certificate verify failed")], ca_path="/tmp/ca.pem")
-    with pytest.raises(gc.GraphError, match="TLS verification failed .*ca_path /tmp/ca.pem"):
+def test_tls_failure_is_not_retried_and_names_the_ca(make_client, sleeps, ca_file):
+    client = make_client([requests.exceptions.SSLError("certificate verify failed")], ca_path=ca_file)
+    with pytest.raises(gc.GraphError, match="TLS verification failed .*ca_path " + ca_file):
         client.get("/users")
     assert sleeps == []
 

@@ -177,8 +177,11 @@ def test_managed_identity_errors_name_the_endpoint_and_hide_the_header(no_manage
     no_managed_identity_env.setenv("IDENTITY_ENDPOINT", "http://127.0.0.1:41234/msi/token")
     no_managed_identity_env.setenv("IDENTITY_HEADER", "header-value-2")
     client = gc.GraphClient(auth="managed_identity")
-    client._session.request = Transport([requests.exceptions.ConnectionError("refused header-value-2")])
+    # Token requests are retried like Graph requests (issue 11): two retries, then the error.
+    client.max_retries, client._sleep = 2, lambda seconds: None
+    client._session.request = Transport([requests.exceptions.ConnectionError("refused header-value-2")] * 3)
     with pytest.raises(gc.GraphError) as caught:
         client._access_token()
+    assert client.stats["retries"] == 2
     assert "managed identity endpoint 127.0.0.1:41234" in caught.value.message
     assert "header-value-2" not in str(caught.value)

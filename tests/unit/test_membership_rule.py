@@ -367,6 +367,27 @@ def test_system_now_with_plus_and_minus():
     assert parse("user.employeeHireDate -ge system.now -plus p1d").filter([ALICE], now=now) == []
 
 
+def test_system_now_in_parentheses_as_published_rules_write_it():
+    now = datetime.datetime(2024, 3, 10, 12, 0, tzinfo=datetime.timezone.utc)
+    rule = parse("user.employeeHireDate -ge (system.now -minus P30D) -and user.employeeHireDate -le (system.now)")
+    assert rule.matches(ALICE, now=now)                                  # hired 2024-03-01
+    assert not rule.matches(ALICE, now=now + datetime.timedelta(days=30))
+    assert not rule.matches(ALICE, now=datetime.datetime(2024, 2, 1, tzinfo=datetime.timezone.utc))
+    assert rule.properties() == {"employeeHireDate"}
+
+
+@pytest.mark.parametrize("rule, reason", [
+    ("user.employeeHireDate -ge system.now -plus p-30d",
+     "A duration cannot be negative; write system.now -minus p30d instead of -plus p-30d"),
+    ("user.employeeHireDate -ge (2024-01-01)", "Only system.now with -plus or -minus can stand in parentheses"),
+    ("user.employeeHireDate -ge (system.now -minus p1d", "Unbalanced parentheses"),
+])
+def test_date_value_errors_say_how_to_write_it(rule, reason):
+    with pytest.raises(RuleError) as caught:
+        parse(rule)
+    assert reason in caught.value.reason
+
+
 def test_device_rules_are_accepted():
     rule = parse('(device.deviceOSType -eq "iPad") -or (device.deviceOSType -eq "iOS")')
     assert rule.object_type == "device"

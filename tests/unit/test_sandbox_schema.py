@@ -198,6 +198,8 @@ class World:
             "inviteRedirectUrl": "https://myapps.microsoft.com", "invitedUserDisplayName": "Schema Guest"})
         self.guest = invitation["invitedUser"]["id"]
         sandbox.control("POST", "guests/%s/redeem" % self.guest)
+        ok(wire, "POST", "/users/%s/sponsors/$ref" % self.guest,
+           json={"@odata.id": wire.sandbox.object_url(self.manager, "users")})
         self.deleted_user = self.deleted("user")
         self.deleted_group = self.deleted("group")
         apps = ok(wire, "GET", "/servicePrincipals", params={"$filter": "displayName eq 'Salesforce'"})["value"]
@@ -269,6 +271,8 @@ ENDPOINTS = [
     ("list direct reports", "user", "collection", lambda w: ("GET", "/users/%s/directReports" % w.manager,
                                                              user_list_select(), None)),
     ("user memberOf", "group", "collection", lambda w: ("GET", "/users/%s/memberOf" % w.user, None, None)),
+    ("guest sponsors", "user", "collection", lambda w: ("GET", "/users/%s/sponsors" % w.guest,
+                                                        user_list_select(), None)),
     ("user transitiveMemberOf", "group", "collection",
      lambda w: ("GET", "/users/%s/transitiveMemberOf" % w.user, {"$select": everything("group")}, None)),
     ("assign user license", "user", "entity",

@@ -609,6 +609,12 @@ def test_bulk_restore_finds_deleted_users_with_one_read():
     assert len(graph.users) == 25 and graph.deleted == {}
 
 
+def test_check_mode_predicts_a_creation_without_a_password_file():
+    graph = FakeGraph()
+    _engine, plans = run(graph, [item(display_name="Alice")], check_mode=True, password_file="")
+    assert plans[0].action == "created" and not plans[0].failed and graph.writes == []
+
+
 # ---- the password file ---------------------------------------------------------
 
 def password_lines(path):

@@ -6,6 +6,7 @@ import uuid
 from starlette.routing import Route
 
 from .. import schema
+from . import user_hr
 from ..http import (GraphHTTPError, collection_response, count_response, entity_response, iso, no_content, not_found,
                     read_json, reference_id, require, tenant_of)
 
@@ -120,6 +121,7 @@ def validate_properties(tenant, body, existing=None):
             policies = body.get("passwordPolicies", (existing or {}).get("passwordPolicies")) or ""
             if not profile.get("password") or ("DisableStrongPassword" not in policies and not password_is_strong(profile["password"])):
                 raise GraphHTTPError(400, "Request_BadRequest", WEAK_PASSWORD)
+    user_hr.check_properties(tenant, body, existing)
 
 
 def apply_password(doc, profile):
@@ -182,6 +184,7 @@ def visible_users(tenant):
 
 async def list_users(request):
     require(request, *READ)
+    user_hr.require_for_select(request)
     return collection_response(request, "user", visible_users(tenant_of(request)), "users")
 
 
@@ -193,12 +196,14 @@ async def count_users(request):
 async def post_user(request):
     require(request, *WRITE)
     body = await read_json(request, "user")
+    user_hr.require_for_body(request, body)
     doc = create_user(tenant_of(request), body)
     return entity_response(request, "user", doc, status=201, context="users/$entity")
 
 
 async def get_user(request):
     require(request, *READ)
+    user_hr.require_for_select(request)
     return entity_response(request, "user", live_user(request), context="users/$entity")
 
 
@@ -213,6 +218,7 @@ async def patch_user(request):
     require(request, *WRITE)
     user = live_user(request)
     body = await read_json(request, "user")
+    user_hr.require_for_body(request, body)
     if "passwordProfile" in body:
         require_password_reset_role(request)
     update_user(tenant_of(request), user, body)
