@@ -55,9 +55,7 @@ def site(run_playbook, tmp_path):
 
 
 def group_by_unique_name(graph, unique_name):
-    found = graph.list("/groups", filter="uniqueName eq '%s'" % unique_name, select=["id", "groupTypes"])
-    assert len(found) == 1
-    return found[0]
+    return graph.get("/groups(uniqueName='%s')" % unique_name, params={"$select": "id,groupTypes"})
 
 
 def member_upns(graph, group_id):
