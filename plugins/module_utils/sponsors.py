@@ -99,8 +99,8 @@ def plan_sponsors(client, directory, plans):
         value = plan.spec[OPTION]
         missing = [ref for kind in ("add", "remove", "set") for ref in value.get(kind) or [] if ref not in resolved]
         if missing:
-            plan.fail("sponsors: no user or group matches %s; give a user principal name, mail, unique name, " \
-                         "display name or object id" % ", ".join("'%s'" % ref for ref in missing))
+            plan.fail("sponsors: no user or group matches %s; give a user principal name, mail, unique name, "
+                      "display name or object id" % ", ".join("'%s'" % ref for ref in missing))
             continue
         result = current.get(id(plan))
         if result is not None:
