@@ -14,6 +14,7 @@ this script, and tests/unit/test_tenant_filters.py fails while the file is stale
 
 import argparse
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -120,7 +121,9 @@ def first_line(description, fallback):
     text = lines[0] if lines else ""
     if text.startswith("See O(") or text.startswith("The address to invite; see"):
         text = fallback
-    return text
+    # A module's O(option) names its own option; in the role's spec that path does not exist, so it is
+    # rendered as code (antsibull-docs refuses an O() that names no option of the role).
+    return re.sub(r"O\(([^)#]+)\)", r"C(\1)", text)
 
 
 def convert(options, top_level):
@@ -183,7 +186,7 @@ def build():
         "options": {
             "scope": {
                 "description": "Which accounts count: every member account whose user principal name is in "
-                               "O(domain), whose department is O(department), or that O(filter) selects (all "
+                               "C(domain), whose department is C(department), or that C(filter) selects (all "
                                "given must match). Required unless action is none.",
                 "type": "dict",
                 "options": {
