@@ -4,7 +4,8 @@
 The tenant spec's lists take the modules' options (`users` those of aad_user,
 `groups` those of aad_group, `guests` those of aad_guest, `apps` those of
 aad_app_assignment), so the role's
-argument spec is generated from the list options of those modules' DOCUMENTATION
+argument spec (the entry point `validate`, which the role's first task checks m365_tenant
+against) is generated from the list options of those modules' DOCUMENTATION
 rather than kept by hand: a new module option reaches the spec by re-running
 this script, and tests/unit/test_tenant_filters.py fails while the file is stale.
 
@@ -55,8 +56,24 @@ MAIN = {
         "members, and changes nothing for them.",
         "In check mode it prints the plan: how many objects each stage would create, update, restore, disable "
         "or delete.",
+        "The tenant spec, the variable C(m365_tenant) (required), is documented by the entry point C(validate). "
+        "The role's first task checks it against that spec in one pass, before anything is read or written: "
+        "an unknown option, a missing required option, a wrong type or a value outside its choices fails the run "
+        "with the option's path and the item.",
     ],
     "author": ["m365.cloud_identity maintainers (@m365-cloud-identity)"],
+}
+
+VALIDATE = {
+    "short_description": "Check a tenant spec (m365_tenant) without reading or changing the tenant",
+    "description": [
+        "Checks C(m365_tenant) against the options below (those of the modules each list goes to) and fails "
+        "naming every unknown option, missing required option, wrong type or value outside its choices, with "
+        "the item it belongs to. Nothing is read from or written to Microsoft Graph, so a CI job can run it "
+        "(C(tasks_from: validate), or C(playbooks/validate.yml)).",
+        "The C(main) entry point runs the same check as its first task.",
+    ],
+    "author": list(MAIN["author"]),
 }
 
 ROLE_OPTIONS = {
@@ -93,7 +110,7 @@ ROLE_OPTIONS = {
             "A file on the controller that receives the passwords generated for new users, appended by "
             "M(m365.cloud_identity.aad_user) as one JSON object a line (C(user_principal_name), C(id), "
             "C(password), C(action), C(time)), mode 0600. Results and output never hold the passwords.",
-            "Required when the spec adds a user without O(m365_tenant.users[].password); without it such a "
+            "Required when the spec adds a user without C(m365_tenant.users[].password); without it such a "
             "user fails before anything is written, and the summary names it.",
         ],
         "type": "path",
@@ -219,9 +236,12 @@ def build():
             "options": tenant_options,
         }
     }
-    options.update(ROLE_OPTIONS)
-    main = dict(MAIN, options=options)
-    return HEADER + yaml.dump({"argument_specs": {"main": main}}, Dumper=IndentedDumper, sort_keys=False, width=110)
+    validate = dict(VALIDATE, options=options)
+    # main does not list m365_tenant: Ansible deep-copies every option an entry point lists before it
+    # validates, seconds for a large tenant; the role's first task checks m365_tenant against validate's spec.
+    main = dict(MAIN, options=dict(ROLE_OPTIONS))
+    return HEADER + yaml.dump({"argument_specs": {"main": main, "validate": validate}}, Dumper=IndentedDumper,
+                              sort_keys=False, width=110)
 
 
 def main():

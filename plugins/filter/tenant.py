@@ -14,9 +14,12 @@ reach (tests/unit/test_tenant_filters.py).
 
 from __future__ import annotations
 
+import difflib
 import json
+from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.parameters import DEFAULT_TYPE_VALIDATORS
 
 # Options of a spec item that are not options of its module (handled by later stages).
 GROUP_RELATIONS = ("members", "owners")
@@ -87,22 +90,13 @@ def tenant_stage(spec, stage, planned=None):
         for user in _spec_list(spec, "users"):
             if user.get("state") == "absent":
                 continue
-            # Managers are linked by their own stage, once every user of the spec exists: aad_user waits
-            # for a manager it cannot find yet (replication lag), which costs seconds per new user.
-            item = _without(user, ("licenses", "manager"))
+            # The manager stays: aad_user links a manager it creates in the same call after the creates,
+            # from the ids Graph returned, without waiting for replication.
+            item = _without(user, ("licenses",))
             if item.get("groups"):
                 item["groups"], count = _strip_relation(item["groups"], planned)
                 skipped += count
             items.append(item)
-    elif stage == "managers":
-        for user in _spec_list(spec, "users"):
-            if user.get("state") == "absent" or user.get("manager") is None:
-                continue
-            key = user.get("user_principal_name") or user.get("upn") or user.get("id")
-            if _lower(key) in planned or _lower(user["manager"]) in planned:
-                skipped += 1
-                continue
-            items.append({"id" if key == user.get("id") else "user_principal_name": key, "manager": user["manager"]})
     elif stage == "memberships":
         for group in _spec_list(spec, "groups"):
             if group.get("state") == "absent" or not any(group.get(name) for name in GROUP_RELATIONS):
@@ -143,6 +137,43 @@ def tenant_stage(spec, stage, planned=None):
     else:
         raise AnsibleFilterError("tenant_stage: unknown stage %r" % (stage,))
     return {"items": items, "skipped": skipped}
+
+
+STAGES = ("groups", "users", "guests", "apps", "memberships", "licenses")
+
+
+def tenant_stages(spec, argument_spec):
+    """The spec checked against the role's argument spec, and every stage's items, in one pass.
+
+    Returns {problems, <stage>: items...}: the problems (see tenant_validate) and,
+    when there are none, the items of each stage without planned objects (see
+    tenant_stage). The role computes it once per run: reading a 10,000-user spec
+    through Ansible's lazy containers costs seconds, so it is read once, into
+    plain Python values, which are also cheaper for Ansible to finalise, pickle
+    and send to each module than the spec's origin-tagged ones.
+    """
+    spec = _plain(spec)
+    problems = tenant_validate(spec, argument_spec)
+    if problems:
+        return {"problems": problems}
+    stages = dict((stage, tenant_stage(spec, stage)["items"]) for stage in STAGES)
+    stages["problems"] = []
+    return stages
+
+
+def _plain(value):
+    """A copy of a variable's value in plain Python types (no lazy containers, no data tags)."""
+    if isinstance(value, Mapping):
+        return dict((_plain(key), _plain(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, str):
+        return str.__str__(value)  # an exact str, without the subclass that carries tags
+    if type(value) is not bool and isinstance(value, int):  # pylint: disable=unidiomatic-typecheck
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return value
 
 
 def planned_names(results, object_name):
@@ -326,7 +357,6 @@ def tenant_summary(stages, spec, planned=None, check_mode=False, guard=None):
         groups=_counts(stages.get("groups")),
         memberships=_counts(memberships),
         users=_counts(stages.get("users")),
-        managers=_counts(stages.get("managers")),
         licenses=_counts(stages.get("licenses")),
         guests=_counts(stages.get("guests")),
         apps=_counts(stages.get("apps")),
@@ -336,15 +366,15 @@ def tenant_summary(stages, spec, planned=None, check_mode=False, guard=None):
     counts["users"]["deleted"] += leavers["deleted"]
     counts["users"]["failed"] += leavers["failed"]
     failures = tenant_failures(dict(groups=stages.get("groups"), users=stages.get("users"),
-                                    managers=stages.get("managers"), memberships=memberships,
+                                    memberships=memberships,
                                     licenses=stages.get("licenses"), guests=stages.get("guests"), leavers=removals,
                                     apps=stages.get("apps")))
     predicted = 0
     if check_mode:
         predicted = sum(tenant_stage(spec, stage, planned)["skipped"]
-                        for stage in ("users", "managers", "memberships", "licenses", "apps"))
+                        for stage in ("users", "memberships", "licenses", "apps"))
     lines = ["m365_tenant %s" % ("plan (check mode, nothing was written)" if check_mode else "run")]
-    for name in ("groups", "users", "guests", "managers", "memberships", "licenses", "apps"):
+    for name in ("groups", "users", "guests", "memberships", "licenses", "apps"):
         shown = ["%d %s" % (count, PLANNED.get(column, column) if check_mode else column)
                  for column, count in counts[name].items() if count or column in ALWAYS_SHOWN]
         lines.append("%-12s %s" % (name + ":", ", ".join(shown)))
@@ -445,12 +475,86 @@ def tenant_export(users, groups, guests, skus=None, app_assignments=None):
     return spec
 
 
+# How a spec item is named in a message: the first of these keys it has.
+ITEM_LABELS = ("user_principal_name", "unique_name", "email", "display_name", "id", "app")
+# At most this many problems are listed; the rest are counted.
+PROBLEMS_SHOWN = 20
+
+
+def tenant_validate(value, argument_spec, name="m365_tenant"):
+    """Problems of a tenant spec against a role argument spec option (empty when it is valid).
+
+    The same checks as Ansible's role argument validation (unknown options,
+    required options, types, choices, list elements, nested options) in one pass
+    over the spec, without copying it: Ansible deep-copies every option its
+    entry point lists, which costs seconds for a large tenant. Each problem
+    names the option's path, the item (its user principal name, unique name,
+    address or position) and the fix.
+    """
+    problems = []
+    _check_option(name, value, argument_spec, problems)
+    if len(problems) > PROBLEMS_SHOWN:
+        problems = problems[:PROBLEMS_SHOWN] + ["... and %d more problems" % (len(problems) - PROBLEMS_SHOWN)]
+    return problems
+
+
+def _check_option(path, value, spec, problems, item=""):
+    where = "%s%s" % (path, item)
+    if value is None:
+        if spec.get("required"):
+            problems.append("%s is required: give it a value" % where)
+        return
+    wanted = spec.get("type") or "str"
+    try:
+        DEFAULT_TYPE_VALIDATORS[wanted](value)
+    except (TypeError, ValueError) as error:
+        problems.append("%s: %s is not of type %s: %s" % (where, _short(value), wanted, error))
+        return
+    choices = spec.get("choices")
+    if choices:
+        for one in (value if isinstance(value, list) else [value]):
+            if one not in choices:
+                problems.append("%s: %s is not valid; use one of %s" % (where, _short(one), ", ".join(str(c) for c in choices)))
+    elements = spec.get("elements")
+    if wanted == "list" and elements:
+        element_spec = dict(type=elements, options=spec.get("options"))
+        for index, element in enumerate(value if isinstance(value, list) else DEFAULT_TYPE_VALIDATORS["list"](value)):
+            _check_option("%s[%d]" % (path, index), element, element_spec, problems, _label(element) or item)
+    elif wanted == "dict" and spec.get("options") is not None and isinstance(value, dict):
+        for key in value:
+            if key not in spec["options"]:
+                guess = difflib.get_close_matches(str(key), list(spec["options"]), n=1)
+                problems.append("%s: unknown option '%s'; %s" % (
+                    where, key, ("did you mean '%s'?" % guess[0]) if guess
+                    else "use one of " + ", ".join(sorted(spec["options"]))))
+        for key, option in spec["options"].items():
+            if key in value:
+                _check_option("%s.%s" % (path, key), value[key], option, problems, item)
+            elif option.get("required"):
+                problems.append("%s: the option '%s' is required; add it" % (where, key))
+
+
+def _label(item):
+    if not isinstance(item, dict):
+        return ""
+    for key in ITEM_LABELS:
+        if isinstance(item.get(key), str) and item[key]:
+            return " (%s)" % item[key]
+    return ""
+
+
+def _short(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 class FilterModule(object):
     """Filters of the m365_tenant and m365_export roles."""
 
     def filters(self):
         return {
             "tenant_stage": tenant_stage,
+            "tenant_stages": tenant_stages,
             "tenant_planned_names": planned_names,
             "tenant_new_users": tenant_new_users,
             "tenant_scope_filter": tenant_scope_filter,
