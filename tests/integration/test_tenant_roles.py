@@ -251,6 +251,18 @@ def test_a_typo_in_the_spec_fails_before_anything_is_written(fresh, site, tmp_pa
     assert fresh.counters()["operations"]["total"] == 0
 
 
+def test_validate_checks_a_spec_without_touching_the_tenant(fresh, run_playbook, tmp_path):
+    """playbooks/validate.yml (the role's entry point validate), for CI: a spec checked, Graph never called."""
+    example = yaml.safe_load((REPO_ROOT / EXAMPLE).read_text())
+    fresh.reset_counters()
+    run_playbook("playbooks/validate.yml", extra_vars=example)
+    spec = small_company(2)
+    spec["users"][1]["departmnt"] = "Sales"
+    play = run_playbook("playbooks/validate.yml", extra_vars={"m365_tenant": spec}, expect_failure=True)
+    assert "departmnt" in play.output and "m365_tenant" in play.output
+    assert fresh.counters()["http"]["total"] == 0
+
+
 def test_a_generated_tenant_of_1000_users_round_trips_through_export(fresh, site, run_playbook, tmp_path):
     spec_path = tmp_path / "generated.yml"
     spec_path.write_text(subprocess.run(
