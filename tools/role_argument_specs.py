@@ -56,7 +56,7 @@ MAIN = {
         "members, and changes nothing for them.",
         "In check mode it prints the plan: how many objects each stage would create, update, restore, disable "
         "or delete.",
-        "The tenant spec, the variable C(m365_tenant) (required), is documented by the entry point C(validate). "
+        "The tenant spec, the variable C(m365_tenant) (or the file O(m365_tenant_file)), is documented by the entry point C(validate). "
         "The role's first task checks it against that spec in one pass, before anything is read or written: "
         "an unknown option, a missing required option, a wrong type or a value outside its choices fails the run "
         "with the option's path and the item.",
@@ -74,6 +74,20 @@ VALIDATE = {
         "The C(main) entry point runs the same check as its first task.",
     ],
     "author": list(MAIN["author"]),
+}
+
+SPEC_FILE_OPTION = {
+    "m365_tenant_file": {
+        "description": [
+            "A JSON or YAML file on the controller holding the spec as C({m365_tenant: {users: ..., groups: ...}}), "
+            "read by the role when C(m365_tenant) is not set. Absolute, or relative to the directory "
+            "C(ansible-playbook) runs in.",
+            "The role parses it itself, once, with the C parsers: for a large tenant that is much cheaper than "
+            "giving the spec as a variable, which Ansible parses with per-value origin tags and copies. Its values are "
+            "taken as they are (no templating).",
+        ],
+        "type": "path",
+    },
 }
 
 ROLE_OPTIONS = {
@@ -123,6 +137,9 @@ class IndentedDumper(yaml.SafeDumper):
 
     def increase_indent(self, flow=False, indentless=False):
         return super().increase_indent(flow, False)
+
+    def ignore_aliases(self, data):
+        return True  # each entry point reads on its own in ansible-doc: no YAML anchors
 
 
 def module_documentation(name):
@@ -230,16 +247,16 @@ def build():
     tenant_options["apps"] = apps_option()
     options = {
         "m365_tenant": {
-            "description": "The tenant spec.",
+            "description": "The tenant spec. Required unless O(m365_tenant_file) is given.",
             "type": "dict",
-            "required": True,
             "options": tenant_options,
         }
     }
+    options.update(SPEC_FILE_OPTION)
     validate = dict(VALIDATE, options=options)
     # main does not list m365_tenant: Ansible deep-copies every option an entry point lists before it
     # validates, seconds for a large tenant; the role's first task checks m365_tenant against validate's spec.
-    main = dict(MAIN, options=dict(ROLE_OPTIONS))
+    main = dict(MAIN, options=dict(SPEC_FILE_OPTION, **ROLE_OPTIONS))
     return HEADER + yaml.dump({"argument_specs": {"main": main, "validate": validate}}, Dumper=IndentedDumper,
                               sort_keys=False, width=110)
 

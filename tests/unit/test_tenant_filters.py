@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import subprocess
 import sys
 from pathlib import Path
-
-import copy
 
 import pytest
 import yaml
@@ -23,6 +23,7 @@ from ansible_collections.m365.cloud_identity.plugins.filter.tenant import (
     tenant_stage,
     tenant_stages,
     tenant_summary,
+    tenant_unplanned,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,7 +49,7 @@ SPEC = {
 def test_every_filter_is_registered():
     assert set(FilterModule().filters()) == {
         "tenant_stage", "tenant_planned_names", "tenant_new_users", "tenant_scope_filter", "tenant_removals",
-        "tenant_guard", "tenant_failures", "tenant_export", "tenant_summary", "tenant_stages"}
+        "tenant_guard", "tenant_failures", "tenant_export", "tenant_summary", "tenant_stages", "tenant_unplanned"}
 
 
 def test_stages_split_the_spec_into_module_lists():
@@ -100,7 +101,8 @@ def test_export_groups_app_assignments_by_app_and_role():
         {"app": "Salesforce", "role": "User", "principals": {"groups": ["sales"],
                                                              "users": ["a@contoso.com", "b@contoso.com"]}}]
     assert "apps" not in tenant_export([], [], [])
-    assert tenant_summary({"apps": {"summary": {"created": 2}}}, {"apps": APPS})["counts"]["apps"]["created"] == 2
+    summary = tenant_summary({"apps": {"summary": {"created": 2}}}, tenant_stages({"apps": APPS}, argument_spec()))
+    assert summary["counts"]["apps"]["created"] == 2
 
 
 def test_check_mode_leaves_out_and_counts_references_to_planned_objects():
@@ -172,13 +174,14 @@ def test_summary_counts_each_object_type_and_names_failures():
         "removals_plan": {"summary": {"updated": 2}, "changed": True},
         "removals": {"summary": {"updated": 2, "deleted": 1}},
     }
-    result = tenant_summary(stages, SPEC)
+    result = tenant_summary(stages, tenant_stages(SPEC, argument_spec()))
     assert result["counts"]["users"]["disabled"] == 2 and result["counts"]["users"]["deleted"] == 1
     assert result["counts"]["licenses"]["failed"] == 1
     assert result["failures"] == ["users: x@contoso.com: bad", "licenses: Not enough seats"]
     assert result["changed"] and result["lines"][0] == "m365_tenant run"
     assert "groups:      2 created, 0 updated, 1 unchanged, 0 failed" in result["lines"]
-    plan_only = tenant_summary({"groups": {"summary": {"created": 1}}}, SPEC, ["new@contoso.com"], True)
+    plan_only = tenant_summary({"groups": {"summary": {"created": 1}}}, tenant_stages(SPEC, argument_spec()),
+                               ["new@contoso.com"], True)
     assert plan_only["lines"][1] == "groups:      1 to create, 0 to update, 0 unchanged, 0 failed"
     # new@ as a member of team; as a managed user it goes to aad_user, which plans users it creates itself
     assert plan_only["predicted"] == 1
@@ -226,23 +229,43 @@ def argument_spec():
     return specs["argument_specs"]["validate"]["options"]["m365_tenant"]
 
 
-def test_stages_are_computed_once_from_a_valid_spec():
-    spec = dict(SPEC, leavers={"scope": {"domain": "contoso.com"}, "action": "disable", "max_changes": "5"})
+def test_stages_are_computed_once_from_a_valid_spec(tmp_path):
+    spec = dict(SPEC, leavers={"scope": {"domain": "contoso.com"}, "action": "disable", "max_changes": "5"},
+                apps=APPS)
     stages = tenant_stages(spec, argument_spec())
     assert stages["problems"] == []
+    planned = ["NEW@contoso.com", "planned-group", "Sales"]
     for stage in ("groups", "users", "guests", "apps", "memberships", "licenses"):
         assert stages[stage] == tenant_stage(spec, stage)["items"], stage
+        assert tenant_unplanned(stages, stage, planned) == tenant_stage(spec, stage, planned), stage
+        assert tenant_unplanned(stages, stage)["items"] is stages[stage]
+    # What the leavers stage needs: the same removals as from the whole spec, and the names to exclude.
+    scope_users = [{"user_principal_name": "old@contoso.com"}, {"user_principal_name": "A@contoso.com"}]
+    assert tenant_removals(stages["removals"], scope_users) == tenant_removals(spec, scope_users) == [
+        {"user_principal_name": "gone@contoso.com", "state": "absent"},
+        {"user_principal_name": "old@contoso.com", "account_enabled": False}]
+    assert stages["user_names"] == ["a@contoso.com", "new@contoso.com", "gone@contoso.com"]
+    # The same from a spec file, JSON or YAML, as m365_tenant_file gives it.
+    for name, text in (("spec.json", json.dumps({"m365_tenant": spec})), ("spec.yml", yaml.safe_dump({"m365_tenant": spec}))):
+        (tmp_path / name).write_text(text)
+        assert tenant_stages(None, argument_spec(), str(tmp_path / name)) == stages
+    (tmp_path / "other.yml").write_text("users: []\n")
+    with pytest.raises(AnsibleFilterError, match="holds no m365_tenant"):
+        tenant_stages(None, argument_spec(), str(tmp_path / "other.yml"))
 
 
 def test_main_leaves_m365_tenant_to_the_roles_own_check():
     """Ansible deep-copies every option an entry point lists: main lists the role's options only."""
     specs = yaml.safe_load((ROOT / "roles" / "m365_tenant" / "meta" / "argument_specs.yml").read_text())
     assert "m365_tenant" not in specs["argument_specs"]["main"]["options"]
-    assert specs["argument_specs"]["validate"]["options"]["m365_tenant"]["required"] is True
+    assert "m365_tenant_file" in specs["argument_specs"]["main"]["options"]
+    validate = specs["argument_specs"]["validate"]["options"]
+    assert set(validate["m365_tenant"]["options"]) == {"users", "groups", "guests", "apps", "leavers"}
+    assert tenant_stages(None, validate["m365_tenant"], None)["problems"] == [
+        "m365_tenant is required: give the spec as m365_tenant, or as a file in m365_tenant_file"]
 
 
 @pytest.mark.parametrize("spec, problem", [
-    (None, "m365_tenant is required"),
     ({"users": [{"user_principal_name": "a@contoso.com", "departmnt": "Sales"}]},
      "m365_tenant.users[0] (a@contoso.com): unknown option 'departmnt'; did you mean 'department'?"),
     ({"users": [{"user_principal_name": "a@contoso.com", "account_enabled": "maybe"}]},
