@@ -184,7 +184,11 @@ def tenant_stages(spec, argument_spec, spec_file=None):
     if spec is None:
         if not spec_file:
             return {"problems": ["m365_tenant is required: give the spec as m365_tenant, or as a file in m365_tenant_file"]}
-        spec = _read_spec_file(spec_file)
+        try:
+            spec = _read_spec_file(spec_file)
+        except AnsibleFilterError as error:
+            # Returned, not raised: the role's task that calls this hides its result below -vvv (no_log).
+            return {"problems": [str(error)]}
     spec = _plain(spec)
     problems = tenant_validate(spec, argument_spec)
     if problems:
