@@ -8,8 +8,9 @@ Runs, against ONE fresh sandbox (the default seed, SKUs with enough seats):
   cold      the first build of the spec (benchmarks/workload.py)
   noop      the same spec again, 3 times (the last at -v, to measure what -v prints)
   churn     the next day's spec: 2% joiners, 2% movers, 1% leavers (max_changes raised for them)
-  perobject the no-op the per-object way (one aad_user task per user, as peer collections do) on a
-            slice of users (--slice, default 1,000), scaled to the whole tenant: the baseline
+  perobject the no-op the per-object way (one module task per group, user, guest and licence target, as
+            peer collections converge) on a slice of --slice users (default 1,000) and the same share of
+            every other object type, each type's figures scaled to the whole tenant: the baseline
 and, on a second fresh sandbox with throttling at Graph's budgets for a tenant over 500 users:
   throttled the cold build again
 
@@ -53,13 +54,25 @@ GRAPH_BUDGETS = {"enabled": True, "ru_per_10s": 8000, "writes_per_150s": 3000}
 WRITES_PER_SECOND = GRAPH_BUDGETS["writes_per_150s"] / 150.0
 PAGE = 999
 
-# One module task per user, with the same properties the spec gives: how peer collections converge.
+# The same no-op the per-object way, as peer collections converge: one module task (one process, its own
+# reads) per group, user, guest and licence target, each with the options the spec gives it.
 PER_OBJECT_PLAY = """
 - name: The no-op the per-object way
   hosts: localhost
   connection: local
   gather_facts: false
   tasks:
+    - name: One aad_group task per group
+      m365.cloud_identity.aad_group:
+        unique_name: "{{ item.unique_name }}"
+        display_name: "{{ item.display_name }}"
+        group_type: "{{ item.group_type | default(omit) }}"
+        membership_rule: "{{ item.membership_rule | default(omit) }}"
+        members: "{{ item.members | default(omit) }}"
+        owners: "{{ item.owners | default(omit) }}"
+      loop: "{{ bench_groups }}"
+      loop_control:
+        label: "{{ item.unique_name }}"
     - name: One aad_user task per user
       m365.cloud_identity.aad_user:
         user_principal_name: "{{ item.user_principal_name }}"
@@ -74,7 +87,43 @@ PER_OBJECT_PLAY = """
       loop: "{{ bench_users }}"
       loop_control:
         label: "{{ item.user_principal_name }}"
+    - name: One aad_guest task per guest
+      m365.cloud_identity.aad_guest:
+        email: "{{ item.email }}"
+        display_name: "{{ item.display_name }}"
+        company_name: "{{ item.company_name }}"
+      loop: "{{ bench_guests }}"
+      loop_control:
+        label: "{{ item.email }}"
+    - name: One aad_license task per licence target
+      m365.cloud_identity.aad_license:
+        user: "{{ item.user | default(omit) }}"
+        group: "{{ item.group | default(omit) }}"
+        licenses: "{{ item.licenses }}"
+      loop: "{{ bench_licences }}"
+      loop_control:
+        label: "{{ item.user | default(item.group) }}"
 """
+# Which module does the per-object work of which object type, and the task that runs it.
+PER_OBJECT_TYPES = [("groups", "aad_group", "One aad_group task per group"),
+                    ("users", "aad_user", "One aad_user task per user"),
+                    ("guests", "aad_guest", "One aad_guest task per guest"),
+                    ("licences", "aad_license", "One aad_license task per licence target")]
+
+
+def per_object_slice(spec, slice_users):
+    """The slice of every object type in the same proportion as slice_users of the users (at least one
+    of each): {type: (items in the slice, items in the whole spec)}."""
+    share = float(slice_users) / len(spec["users"])
+    groups = spec["groups"][::max(1, int(round(1 / share)))]  # every kind of group, spread over the list
+    guests = spec["guests"][:max(1, int(round(share * len(spec["guests"]))))]
+    users = spec["users"][:slice_users]
+
+    def licence_targets(users_, groups_):
+        return ([{"user": u["user_principal_name"], "licenses": {"set": u["licenses"]}} for u in users_ if u.get("licenses")]
+                + [{"group": g["unique_name"], "licenses": {"set": g["licenses"]}} for g in groups_ if g.get("licenses")])
+    return {"groups": (groups, spec["groups"]), "users": (users, spec["users"]), "guests": (guests, spec["guests"]),
+            "licences": (licence_targets(users, groups), licence_targets(spec["users"], spec["groups"]))}
 
 
 class Sandbox:
@@ -229,13 +278,38 @@ def run_playbook(sandbox, playbook, work_dir, extra_vars, verbosity=0, label="",
         "operations": counters["operations"]["total"], "status": counters["http"].get("by_status", {}),
         "module_peak_mb": sampler.module_peak_kb / 1024.0, "controller_peak_mb": sampler.controller_peak_kb / 1024.0,
         "modules": sampler.modules_seen, "cpu": cpu, "module_cpu": module_cpu, "ansible_cpu": max(0.0, cpu - module_cpu),
-        "output_bytes": len(output), "recap": recap(output), "slowest_tasks": task_times[:6],
+        "output_bytes": len(output), "recap": recap(output), "slowest_tasks": task_times[:6], "all_tasks": task_times,
+        "by_module": counters["http"].get("by_module", {}),
         "module_seconds": sampler.module_seconds(),
     }
     if rc != 0:
         print("  %s: ansible-playbook exited %d; the end of its output:\n%s"
               % (label, rc, output[-3000:].decode(errors="replace")), flush=True)
     return figures
+
+
+def per_object_baseline(sandbox, work_dir, spec, slice_users):
+    """Run the per-object no-op on a slice of each object type; scale each type's requests and task time
+    up to the whole spec."""
+    sliced = per_object_slice(spec, slice_users)
+    play = work_dir / "per-object.yml"
+    play.write_text(PER_OBJECT_PLAY)
+    extra = dict(("bench_%s" % kind, items) for kind, (items, _whole) in sliced.items())
+    figures = run_playbook(sandbox, play, work_dir, extra, label="per-object slice")
+    show(figures)
+    task_seconds = dict((name.split(" : ")[-1], seconds) for name, seconds in figures["all_tasks"])
+    scaled_http = scaled_wall = 0.0
+    for kind, module, task in PER_OBJECT_TYPES:
+        part, whole = sliced[kind]
+        factor = float(len(whole)) / len(part) if part else 0.0
+        requests_ = figures["by_module"].get(module, 0)
+        scaled_http += requests_ * factor
+        scaled_wall += task_seconds.get(task, 0.0) * factor
+        print("  %-22s %-8s %5d of %6d: %6d requests, %6.1f s  -> x %.1f" % (
+            "per-object slice", kind, len(part), len(whole), requests_, task_seconds.get(task, 0.0), factor))
+    print("  %-22s %7.1f s  requests %6d  (each type's figures scaled to the whole spec)" % (
+        "per-object, scaled", scaled_wall, scaled_http), flush=True)
+    return dict(figures, wall=scaled_wall, http=scaled_http, slice=slice_users)
 
 
 def recap(output):
@@ -313,16 +387,7 @@ def main(argv=None):
                                        verbose_bytes=noops[-1]["output_bytes"], walls=[f["wall"] for f in noops],
                                        rc=max(f["rc"] for f in noops))
             if "perobject" in runs:
-                slice_users = spec["users"][:args.slice]
-                play = work_dir / "per-object.yml"
-                play.write_text(PER_OBJECT_PLAY)
-                figures = run_playbook(sandbox, play, work_dir, {"bench_users": slice_users}, label="per-object slice")
-                show(figures)
-                factor = float(len(spec["users"])) / len(slice_users)
-                results["perobject"] = dict(figures, wall=figures["wall"] * factor, http=figures["http"] * factor,
-                                            factor=factor, slice=len(slice_users))
-                print("  %-22s %7.1f s  requests %6d  (the slice's figures x %.1f)" % (
-                    "per-object, scaled", results["perobject"]["wall"], results["perobject"]["http"], factor))
+                results["perobject"] = per_object_baseline(sandbox, work_dir, spec, min(args.slice, len(spec["users"])))
             if "churn" in runs:
                 results["churn"] = run_playbook(sandbox, SITE, work_dir, site_vars, label="churn", spec_path=churn_path)
                 show(results["churn"])
