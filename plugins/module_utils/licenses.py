@@ -541,7 +541,11 @@ class TargetReader:
             found[ref] = by_id.get(group_id) or LicenseError("No group found for '%s'" % ref)
         return found
 
-    def members(self, group_ids):
+    def members(self, group_id):
+        """The group's direct user members with their licence states."""
+        return self.members_of([group_id])[group_id]
+
+    def members_of(self, group_ids):
         """{group id: its direct user members with their licence states}, 20 groups to a $batch.
 
         Group-based licensing applies to direct members only (no nesting).
@@ -709,7 +713,7 @@ class LicenseRun:
         for assignment in groups:
             assignment.processing = self._await_group_processing(assignment.target["id"])
         # Re-read: members whose inherited licence failed (no seats, ...).
-        members = self.reader.members([a.target["id"] for a in groups]) if groups else {}
+        members = self.reader.members_of([a.target["id"] for a in groups]) if groups else {}
         for assignment in groups:
             assignment.members = members[assignment.target["id"]]
         return []
@@ -739,7 +743,7 @@ class LicenseRun:
             seen[identity] = assignment.ref
             assignment.target = target
         groups = [a for a in live if a.error is None and a.target_type == "group"]
-        members = self.reader.members([a.target["id"] for a in groups]) if groups else {}
+        members = self.reader.members_of([a.target["id"] for a in groups]) if groups else {}
         for assignment in groups:
             assignment.members = members[assignment.target["id"]]
 
