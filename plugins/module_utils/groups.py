@@ -290,11 +290,11 @@ class GroupManager:
                 if group is not None:
                     keys.append((group["id"], relation))
                 refs.extend(r for kind in ("add", "remove", "set") for r in wanted.get(kind) or [] if "@" in r)
-        self._read_relations(keys)
         try:
+            self._read_relations(keys)
             self.directory.prefetch_users(refs)
         except GraphError:
-            pass  # each item resolves its own references again and reports the error
+            pass  # each item reads what it still lacks on its own and reports the error
 
     # ---- run -----------------------------------------------------------------
 
