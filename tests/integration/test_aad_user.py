@@ -146,6 +146,8 @@ def test_generated_password_goes_to_the_password_file_once_and_never_to_output(g
     # Not censored: the task's result is there to read.
     assert play.tasks[0].result["user"]["user_principal_name"] == upn
     assert "generated_password" not in play.tasks[0].result
+    # password_file names a file, not a secret: Ansible must not warn that it lacks no_log.
+    assert "did not set no_log" not in play.output
 
 
 def test_a_generated_password_needs_a_password_file_and_nothing_is_written_without_one(graph, run_play, sandbox):
