@@ -890,7 +890,7 @@ def list_each(client, paths, select=None, top=999):
         common["$select"] = select if isinstance(select, str) else ",".join(select)
     if top:
         common["$top"] = top
-    outcome = [[] for _ in reads]
+    outcome = [[] for _read in reads]
     pending = dict((index, query_url(path, dict(common, **params))) for index, (path, params) in enumerate(reads))
     base = client.base_url.rstrip("/")
     while pending:
