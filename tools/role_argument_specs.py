@@ -4,7 +4,8 @@
 The tenant spec's lists take the modules' options (`users` those of aad_user,
 `groups` those of aad_group, `guests` those of aad_guest, `apps` those of
 aad_app_assignment), so the role's
-argument spec is generated from the list options of those modules' DOCUMENTATION
+argument spec (the entry point `validate`, which the role's first task checks m365_tenant
+against) is generated from the list options of those modules' DOCUMENTATION
 rather than kept by hand: a new module option reaches the spec by re-running
 this script, and tests/unit/test_tenant_filters.py fails while the file is stale.
 
@@ -55,8 +56,38 @@ MAIN = {
         "members, and changes nothing for them.",
         "In check mode it prints the plan: how many objects each stage would create, update, restore, disable "
         "or delete.",
+        "The tenant spec, the variable C(m365_tenant) (or the file O(m365_tenant_file)), is documented by the entry point C(validate). "
+        "The role's first task checks it against that spec in one pass, before anything is read or written: "
+        "an unknown option, a missing required option, a wrong type or a value outside its choices fails the run "
+        "with the option's path and the item.",
     ],
     "author": ["m365.cloud_identity maintainers (@m365-cloud-identity)"],
+}
+
+VALIDATE = {
+    "short_description": "Check a tenant spec (m365_tenant) without reading or changing the tenant",
+    "description": [
+        "Checks C(m365_tenant) against the options below (those of the modules each list goes to) and fails "
+        "naming every unknown option, missing required option, wrong type or value outside its choices, with "
+        "the item it belongs to. Nothing is read from or written to Microsoft Graph, so a CI job can run it "
+        "(C(tasks_from: validate), or C(playbooks/validate.yml)).",
+        "The C(main) entry point runs the same check as its first task.",
+    ],
+    "author": list(MAIN["author"]),
+}
+
+SPEC_FILE_OPTION = {
+    "m365_tenant_file": {
+        "description": [
+            "A JSON or YAML file on the controller holding the spec as C({m365_tenant: {users: ..., groups: ...}}), "
+            "read by the role when C(m365_tenant) is not set. Absolute, or relative to the directory "
+            "C(ansible-playbook) runs in.",
+            "The role parses it itself, once, with the C parsers: for a large tenant that is much cheaper than "
+            "giving the spec as a variable, which Ansible parses with per-value origin tags and copies. Its values are "
+            "taken as they are (no templating).",
+        ],
+        "type": "path",
+    },
 }
 
 ROLE_OPTIONS = {
@@ -93,7 +124,7 @@ ROLE_OPTIONS = {
             "A file on the controller that receives the passwords generated for new users, appended by "
             "M(m365.cloud_identity.aad_user) as one JSON object a line (C(user_principal_name), C(id), "
             "C(password), C(action), C(time)), mode 0600. Results and output never hold the passwords.",
-            "Required when the spec adds a user without O(m365_tenant.users[].password); without it such a "
+            "Required when the spec adds a user without C(m365_tenant.users[].password); without it such a "
             "user fails before anything is written, and the summary names it.",
         ],
         "type": "path",
@@ -106,6 +137,9 @@ class IndentedDumper(yaml.SafeDumper):
 
     def increase_indent(self, flow=False, indentless=False):
         return super().increase_indent(flow, False)
+
+    def ignore_aliases(self, data):
+        return True  # each entry point reads on its own in ansible-doc: no YAML anchors
 
 
 def module_documentation(name):
@@ -213,15 +247,18 @@ def build():
     tenant_options["apps"] = apps_option()
     options = {
         "m365_tenant": {
-            "description": "The tenant spec.",
+            "description": "The tenant spec. Required unless O(m365_tenant_file) is given.",
             "type": "dict",
-            "required": True,
             "options": tenant_options,
         }
     }
-    options.update(ROLE_OPTIONS)
-    main = dict(MAIN, options=options)
-    return HEADER + yaml.dump({"argument_specs": {"main": main}}, Dumper=IndentedDumper, sort_keys=False, width=110)
+    options.update(SPEC_FILE_OPTION)
+    validate = dict(VALIDATE, options=options)
+    # main does not list m365_tenant: Ansible deep-copies every option an entry point lists before it
+    # validates, seconds for a large tenant; the role's first task checks m365_tenant against validate's spec.
+    main = dict(MAIN, options=dict(SPEC_FILE_OPTION, **ROLE_OPTIONS))
+    return HEADER + yaml.dump({"argument_specs": {"main": main, "validate": validate}}, Dumper=IndentedDumper,
+                              sort_keys=False, width=110)
 
 
 def main():

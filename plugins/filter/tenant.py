@@ -14,9 +14,14 @@ reach (tests/unit/test_tenant_filters.py).
 
 from __future__ import annotations
 
+import difflib
 import json
+import os
+from collections.abc import Mapping
 
+import yaml
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.common.parameters import DEFAULT_TYPE_VALIDATORS
 
 # Options of a spec item that are not options of its module (handled by later stages).
 GROUP_RELATIONS = ("members", "owners")
@@ -79,70 +84,159 @@ def tenant_stage(spec, stage, planned=None):
     them are left out of this stage, since the module cannot resolve them, and
     counted in `skipped` so the plan can say it predicted them.
     """
-    planned = set(_lower(name) for name in (planned or []))
-    items, skipped = [], 0
+    return tenant_unplanned({stage: _split(spec, stage)}, stage, planned)
+
+
+def _split(spec, stage):
+    """The items of one stage, planned objects included."""
     if stage == "groups":
-        items = [_without(group, GROUP_RELATIONS + ("licenses",)) for group in _spec_list(spec, "groups")]
-    elif stage == "users":
-        for user in _spec_list(spec, "users"):
-            if user.get("state") == "absent":
-                continue
-            # Managers are linked by their own stage, once every user of the spec exists: aad_user waits
-            # for a manager it cannot find yet (replication lag), which costs seconds per new user.
-            item = _without(user, ("licenses", "manager"))
-            if item.get("groups"):
-                item["groups"], count = _strip_relation(item["groups"], planned)
-                skipped += count
-            items.append(item)
-    elif stage == "managers":
-        for user in _spec_list(spec, "users"):
-            if user.get("state") == "absent" or user.get("manager") is None:
-                continue
-            key = user.get("user_principal_name") or user.get("upn") or user.get("id")
-            if _lower(key) in planned or _lower(user["manager"]) in planned:
-                skipped += 1
-                continue
-            items.append({"id" if key == user.get("id") else "user_principal_name": key, "manager": user["manager"]})
-    elif stage == "memberships":
+        return [_without(group, GROUP_RELATIONS + ("licenses",)) for group in _spec_list(spec, "groups")]
+    if stage == "users":
+        # The manager stays: aad_user links a manager it creates in the same call after the creates,
+        # from the ids Graph returned, without waiting for replication.
+        return [_without(user, ("licenses",)) for user in _spec_list(spec, "users") if user.get("state") != "absent"]
+    if stage == "memberships":
+        items = []
         for group in _spec_list(spec, "groups"):
             if group.get("state") == "absent" or not any(group.get(name) for name in GROUP_RELATIONS):
                 continue
-            if _lower(_group_ref(group)) in planned or _lower(group.get("display_name")) in planned:
-                skipped += 1
-                continue
             item = dict((key, group[key]) for key in GROUP_IDENTITY if group.get(key))
-            for relation in GROUP_RELATIONS:
-                if group.get(relation):
-                    item[relation], count = _strip_relation(group[relation], planned)
-                    skipped += count
+            item.update((relation, group[relation]) for relation in GROUP_RELATIONS if group.get(relation))
             items.append(item)
-    elif stage == "licenses":
+        return items
+    if stage == "licenses":
         targets = [("user", user.get("user_principal_name") or user.get("upn") or user.get("id"), user)
                    for user in _spec_list(spec, "users") if user.get("state") != "absent"]
         targets += [("group", _group_ref(group), group)
                     for group in _spec_list(spec, "groups") if group.get("state") != "absent"]
-        for kind, ref, obj in targets:
-            if obj.get("licenses") is None:
-                continue
-            if _lower(ref) in planned:
-                skipped += 1
-                continue
-            items.append({kind: ref, "licenses": _licence_option(obj["licenses"])})
-    elif stage == "guests":
-        items = list(_spec_list(spec, "guests"))
-    elif stage == "apps":
+        return [{kind: ref, "licenses": _licence_option(obj["licenses"])}
+                for kind, ref, obj in targets if obj.get("licenses") is not None]
+    if stage == "guests":
+        return list(_spec_list(spec, "guests"))
+    if stage == "apps":
+        items = []
         for entry in _spec_list(spec, "apps"):
             principals = entry.get("principals") or {}
             for kind in APP_PRINCIPAL_KINDS:
                 for ref in principals.get(kind + "s") or []:
-                    if _lower(ref) in planned:
-                        skipped += 1
-                        continue
                     items.append(_without(dict(app=entry.get("app"), role=entry.get("role"), state=entry.get("state"),
                                                **{kind: ref}), ()))
-    else:
+        return items
+    raise AnsibleFilterError("tenant_stage: unknown stage %r" % (stage,))
+
+
+def tenant_unplanned(stages, stage, planned=None):
+    """One stage's items from tenant_stages without references to planned objects, as {items, skipped}.
+
+    Without planned objects (every run but a check-mode plan) the items are the
+    stage's list as it is, untouched.
+    """
+    if stage not in stages:
         raise AnsibleFilterError("tenant_stage: unknown stage %r" % (stage,))
+    planned = set(_lower(name) for name in (planned or []))
+    if not planned:
+        return {"items": stages[stage], "skipped": 0}
+    items, skipped = [], 0
+    for item in stages[stage]:
+        if stage == "users" and item.get("groups"):
+            item = dict(item)
+            item["groups"], count = _strip_relation(item["groups"], planned)
+            skipped += count
+        elif stage == "memberships":
+            if _lower(_group_ref(item)) in planned or _lower(item.get("display_name")) in planned:
+                skipped += 1
+                continue
+            item = dict(item)
+            for relation in GROUP_RELATIONS:
+                if item.get(relation):
+                    item[relation], count = _strip_relation(item[relation], planned)
+                    skipped += count
+        elif stage in ("licenses", "apps"):
+            if _lower(item.get("user") or item.get("group")) in planned:
+                skipped += 1
+                continue
+        items.append(item)
     return {"items": items, "skipped": skipped}
+
+
+STAGES = ("groups", "users", "guests", "apps", "memberships", "licenses")
+# The keys a user of the spec is named by (a leaver is a user in scope named by none of them).
+USER_KEYS = ("user_principal_name", "upn", "id")
+
+
+def tenant_stages(spec, argument_spec, spec_file=None):
+    """The spec checked against the role's argument spec, and every stage's items, in one pass.
+
+    Returns {problems, <stage>: items..., removals, user_names}: the problems
+    (see tenant_validate) and, when there are none, the items of each stage
+    without planned objects (see tenant_stage), `removals` (the spec as
+    tenant_removals needs it: leavers, users marked absent, the names of the
+    others) and `user_names` (the spec's user principal names). The role
+    computes it once per run: reading a 10,000-user spec through Ansible's lazy
+    containers costs seconds, so it is read once, into plain Python values,
+    which are also cheaper for Ansible to finalise, pickle and send to each
+    module than the spec's origin-tagged ones.
+
+    Without `spec`, the spec is read from `spec_file` (JSON or YAML holding
+    m365_tenant), with the C parsers and none of the per-value tagging Ansible
+    gives variables.
+    """
+    if spec is None:
+        if not spec_file:
+            return {"problems": ["m365_tenant is required: give the spec as m365_tenant, or as a file in m365_tenant_file"]}
+        try:
+            spec = _read_spec_file(spec_file)
+        except AnsibleFilterError as error:
+            # Returned, not raised: the role's task that calls this hides its result below -vvv (no_log).
+            return {"problems": [str(error)]}
+    spec = _plain(spec)
+    problems = tenant_validate(spec, argument_spec)
+    if problems:
+        return {"problems": problems}
+    stages = dict((stage, _split(spec, stage)) for stage in STAGES)
+    users = _spec_list(spec, "users")
+    stages["removals"] = {
+        "leavers": spec.get("leavers") or {},
+        "users": [user for user in users if user.get("state") == "absent"],
+        "names": sorted(set(_lower(user.get(key)) for user in users for key in USER_KEYS if user.get(key)))}
+    stages["user_names"] = [user["user_principal_name"] for user in users if user.get("user_principal_name")]
+    stages["problems"] = []
+    return stages
+
+
+def _read_spec_file(path):
+    path = os.path.expanduser(path)
+    try:
+        with open(path) as handle:
+            text = handle.read()
+    except (IOError, OSError) as error:
+        raise AnsibleFilterError("m365_tenant_file: cannot read %s (%s)" % (path, error))
+    try:
+        data = json.loads(text)
+    except ValueError:
+        try:
+            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError as error:
+            raise AnsibleFilterError("m365_tenant_file: %s is neither JSON nor YAML (%s)" % (path, error))
+    if not isinstance(data, dict) or "m365_tenant" not in data:
+        raise AnsibleFilterError("m365_tenant_file: %s holds no m365_tenant; the file's top level is "
+                                 "{m365_tenant: {users: ..., groups: ...}}, as playbooks/examples/contoso.yml" % path)
+    return data["m365_tenant"]
+
+
+def _plain(value):
+    """A copy of a variable's value in plain Python types (no lazy containers, no data tags)."""
+    if isinstance(value, Mapping):
+        return dict((_plain(key), _plain(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, str):
+        return str.__str__(value)  # an exact str, without the subclass that carries tags
+    if type(value) is not bool and isinstance(value, int):  # pylint: disable=unidiomatic-typecheck
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    return value
 
 
 def planned_names(results, object_name):
@@ -213,8 +307,10 @@ def tenant_removals(spec, scope_users=None):
     A leaver is a user of `scope_users` (aad_user_info's `users` for the
     leavers scope) that the spec does not name. leavers.action `disable` turns
     enabled leavers off (disabled ones are left alone); `delete` soft-deletes them.
+    `spec` is the tenant spec, or the `removals` tenant_stages made of it.
     """
-    leavers = (spec or {}).get("leavers") or {}
+    spec = spec or {}
+    leavers = spec.get("leavers") or {}
     action = leavers.get("action") or "none"
     if action not in REMOVAL_ACTIONS:
         raise AnsibleFilterError("leavers.action: %r is not one of %s" % (action, ", ".join(REMOVAL_ACTIONS)))
@@ -222,9 +318,10 @@ def tenant_removals(spec, scope_users=None):
              if user.get("state") == "absent"]
     if action == "none":
         return items
-    named = set()
-    for user in _spec_list(spec, "users"):
-        named.update(_lower(user.get(key)) for key in ("user_principal_name", "upn", "id") if user.get(key))
+    if "names" in spec:
+        named = set(spec["names"])
+    else:
+        named = set(_lower(user.get(key)) for user in _spec_list(spec, "users") for key in USER_KEYS if user.get(key))
     for user in scope_users or []:
         if _lower(user.get("user_principal_name")) in named or _lower(user.get("id")) in named:
             continue
@@ -313,11 +410,12 @@ def _applied(plan, result, check_mode):
     return None
 
 
-def tenant_summary(stages, spec, planned=None, check_mode=False, guard=None):
+def tenant_summary(stages, spec_stages, planned=None, check_mode=False, guard=None):
     """Per object type counts, failures and the lines the role prints at the end of a run.
 
     `stages` maps the role's registered results: groups, users, memberships_plan,
     memberships, licenses, guests, removals_plan, removals, apps (app assignments).
+    `spec_stages` is the spec as tenant_stages splits it (to count the references a plan predicts).
     """
     stages = stages or {}
     memberships = _applied(stages.get("memberships_plan"), stages.get("memberships"), check_mode)
@@ -326,7 +424,6 @@ def tenant_summary(stages, spec, planned=None, check_mode=False, guard=None):
         groups=_counts(stages.get("groups")),
         memberships=_counts(memberships),
         users=_counts(stages.get("users")),
-        managers=_counts(stages.get("managers")),
         licenses=_counts(stages.get("licenses")),
         guests=_counts(stages.get("guests")),
         apps=_counts(stages.get("apps")),
@@ -336,15 +433,15 @@ def tenant_summary(stages, spec, planned=None, check_mode=False, guard=None):
     counts["users"]["deleted"] += leavers["deleted"]
     counts["users"]["failed"] += leavers["failed"]
     failures = tenant_failures(dict(groups=stages.get("groups"), users=stages.get("users"),
-                                    managers=stages.get("managers"), memberships=memberships,
+                                    memberships=memberships,
                                     licenses=stages.get("licenses"), guests=stages.get("guests"), leavers=removals,
                                     apps=stages.get("apps")))
     predicted = 0
     if check_mode:
-        predicted = sum(tenant_stage(spec, stage, planned)["skipped"]
-                        for stage in ("users", "managers", "memberships", "licenses", "apps"))
+        predicted = sum(tenant_unplanned(spec_stages, stage, planned)["skipped"]
+                        for stage in ("users", "memberships", "licenses", "apps"))
     lines = ["m365_tenant %s" % ("plan (check mode, nothing was written)" if check_mode else "run")]
-    for name in ("groups", "users", "guests", "managers", "memberships", "licenses", "apps"):
+    for name in ("groups", "users", "guests", "memberships", "licenses", "apps"):
         shown = ["%d %s" % (count, PLANNED.get(column, column) if check_mode else column)
                  for column, count in counts[name].items() if count or column in ALWAYS_SHOWN]
         lines.append("%-12s %s" % (name + ":", ", ".join(shown)))
@@ -445,12 +542,87 @@ def tenant_export(users, groups, guests, skus=None, app_assignments=None):
     return spec
 
 
+# How a spec item is named in a message: the first of these keys it has.
+ITEM_LABELS = ("user_principal_name", "unique_name", "email", "display_name", "id", "app")
+# At most this many problems are listed; the rest are counted.
+PROBLEMS_SHOWN = 20
+
+
+def tenant_validate(value, argument_spec, name="m365_tenant"):
+    """Problems of a tenant spec against a role argument spec option (empty when it is valid).
+
+    The same checks as Ansible's role argument validation (unknown options,
+    required options, types, choices, list elements, nested options) in one pass
+    over the spec, without copying it: Ansible deep-copies every option its
+    entry point lists, which costs seconds for a large tenant. Each problem
+    names the option's path, the item (its user principal name, unique name,
+    address or position) and the fix.
+    """
+    problems = []
+    _check_option(name, value, argument_spec, problems)
+    if len(problems) > PROBLEMS_SHOWN:
+        problems = problems[:PROBLEMS_SHOWN] + ["... and %d more problems" % (len(problems) - PROBLEMS_SHOWN)]
+    return problems
+
+
+def _check_option(path, value, spec, problems, item=""):
+    where = "%s%s" % (path, item)
+    if value is None:
+        if spec.get("required"):
+            problems.append("%s is required: give it a value" % where)
+        return
+    wanted = spec.get("type") or "str"
+    try:
+        DEFAULT_TYPE_VALIDATORS[wanted](value)
+    except (TypeError, ValueError) as error:
+        problems.append("%s: %s is not of type %s: %s" % (where, _short(value), wanted, error))
+        return
+    choices = spec.get("choices")
+    if choices:
+        for one in (value if isinstance(value, list) else [value]):
+            if one not in choices:
+                problems.append("%s: %s is not valid; use one of %s" % (where, _short(one), ", ".join(str(c) for c in choices)))
+    elements = spec.get("elements")
+    if wanted == "list" and elements:
+        element_spec = dict(type=elements, options=spec.get("options"))
+        for index, element in enumerate(value if isinstance(value, list) else DEFAULT_TYPE_VALIDATORS["list"](value)):
+            _check_option("%s[%d]" % (path, index), element, element_spec, problems, _label(element) or item)
+    elif wanted == "dict" and spec.get("options") is not None and isinstance(value, dict):
+        for key in value:
+            if key not in spec["options"]:
+                guess = difflib.get_close_matches(str(key), list(spec["options"]), n=1)
+                problems.append("%s: unknown option '%s'; %s" % (
+                    where, key, ("did you mean '%s'?" % guess[0]) if guess
+                    else "use one of " + ", ".join(sorted(spec["options"]))))
+        for key, option in spec["options"].items():
+            if key in value:
+                _check_option("%s.%s" % (path, key), value[key], option, problems, item)
+            elif option.get("required"):
+                problems.append("%s: the option '%s' is required; add it" % (where, key))
+
+
+def _label(item):
+    if not isinstance(item, dict):
+        return ""
+    for key in ITEM_LABELS:
+        if isinstance(item.get(key), str) and item[key]:
+            return " (%s)" % item[key]
+    return ""
+
+
+def _short(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
 class FilterModule(object):
     """Filters of the m365_tenant and m365_export roles."""
 
     def filters(self):
         return {
             "tenant_stage": tenant_stage,
+            "tenant_stages": tenant_stages,
+            "tenant_unplanned": tenant_unplanned,
             "tenant_planned_names": planned_names,
             "tenant_new_users": tenant_new_users,
             "tenant_scope_filter": tenant_scope_filter,

@@ -384,6 +384,7 @@ class GraphClient(object):
     backoff_base = 1.0        # seconds; doubles per retry
     backoff_cap = 30.0        # seconds; one wait is never longer unless Retry-After says so
     not_found_poll = 0.5      # first wait when re-reading after a 404 (eventual consistency)
+    pace_decay = 0.9          # after a throttle, each unthrottled answer shortens the gap between requests
 
     def __init__(self, tenant_id=None, client_id=None, client_secret=None, client_certificate_path=None,
                  client_certificate_password=None, cloud="public", authority_host=None,
@@ -431,6 +432,9 @@ class GraphClient(object):
         self._sleep = time.sleep
         self._clock = time.monotonic
         self._random = random.random
+        # Seconds kept between two requests once Graph has throttled this client (see _throttled).
+        self._pace = 0.0
+        self._last_sent = None
 
     def __repr__(self):
         return "GraphClient(tenant_id=%r, client_id=%r, base_url=%r, auth=%r)" % (
@@ -609,9 +613,37 @@ class GraphClient(object):
         # verify per request: REQUESTS_CA_BUNDLE beats Session.verify; never falsy (trust_setting).
         kwargs = {"params": params, "json": json, "headers": request_headers, "timeout": self.timeout,
                   "verify": self.verify}
+        self._keep_pace()
         self.stats["requests"] += 1
         self.stats["by_method"][method] = self.stats["by_method"].get(method, 0) + 1
-        return self._session.request(method, url, **kwargs)
+        response = self._session.request(method, url, **kwargs)
+        if response.status_code == 429:
+            self._throttled(parse_retry_after(response.headers.get("Retry-After")))
+        else:
+            self._unthrottled()
+        return response
+
+    # ---- pacing after throttling ---------------------------------------------
+    # Microsoft: throttled requests still count against the app's budget, so retrying at once only
+    # prolongs the throttling (learn.microsoft.com/graph/throttling). Once Graph answers 429, to the
+    # request or to an item of a $batch, every later request of this client waits Retry-After after the
+    # one before; each answer that is not throttled shortens that gap by pace_decay.
+
+    def _throttled(self, retry_after):
+        # The latest Retry-After is Graph's freshest word on the budget.
+        self._pace = min(retry_after if retry_after is not None else self.backoff_base, self.backoff_cap)
+
+    def _unthrottled(self):
+        self._pace = self._pace * self.pace_decay if self._pace * self.pace_decay >= 0.05 else 0.0
+
+    def _keep_pace(self):
+        now = self._clock()
+        if self._pace and self._last_sent is not None and now < self._last_sent + self._pace:
+            gap = self._last_sent + self._pace - now
+            self.stats["wait_seconds"] += gap
+            self._sleep(gap)
+            now += gap
+        self._last_sent = now
 
     def _wait(self, seconds):
         self.stats["retries"] += 1
@@ -836,6 +868,10 @@ class GraphClient(object):
         answered = {}
         for response in body.get("responses", []):
             answered[str(response.get("id")).lower()] = response
+        waits = [parse_retry_after(_header(r.get("headers"), "Retry-After")) for r in answered.values() if r.get("status") == 429]
+        if waits:
+            known = [seconds for seconds in waits if seconds is not None]
+            self._throttled(max(known) if known else None)
         results = {}
         for item in items:
             response = answered.get(item["id"].lower())

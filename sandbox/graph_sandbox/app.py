@@ -5,6 +5,7 @@ through the same application) with what the real service does around a handler: 
 authentication, throttling, injected faults, counters, and one commit of the tenant per HTTP request.
 """
 import json
+import math
 import random
 import re
 import uuid
@@ -188,16 +189,17 @@ class GraphMiddleware:
             state["roles"] = set(claims.get("roles") or [])
             state["app_id"] = claims.get("appid")
             if route != "/v1.0/$batch":
-                sandbox.counters.count_operation(method, route)
                 settings = sandbox.control.config["throttling"]
                 if settings.get("enabled"):
                     query = dict(_query_items(scope))
                     limited = sandbox.control.throttle.charge(settings, state["app_id"], method, route, query)
                     if limited:
                         raise GraphHTTPError(429, "TooManyRequests", "Please retry again later.", headers={
-                            "Retry-After": "%.1f" % max(limited[0], 0.1),
+                            # Whole seconds, at least one: HTTP's delay-seconds is an integer (RFC 9110 10.2.3).
+                            "Retry-After": str(max(1, int(math.ceil(limited[0])))),
                             "x-ms-throttle-scope": "Tenant_Application/ReadWrite/%s/%s" % (state["app_id"], sandbox.tenant.id),
                             "x-ms-throttle-information": limited[1]})
+                sandbox.counters.count_operation(method, route)  # served operations only: a 429 did nothing
         except GraphHTTPError as exc:
             return await _send_error(scope, send_with_headers, exc, status_box, sandbox)
         try:

@@ -124,7 +124,16 @@ class TokenBucket:
         if self.level >= amount:
             self.level -= amount
             return 0.0
-        return (amount - self.level) / self.rate
+        return self.seconds_until(amount)
+
+    def seconds_until(self, amount):
+        return max(0.0, (amount - self.level) / self.rate)
+
+    def spend(self, amount):
+        """Take ``amount`` even when it is not there (a refused request that still counts); the level can go
+        below zero, down to one whole budget in debt."""
+        self._refill()
+        self.level = max(self.level - amount, -self.capacity)
 
     @property
     def used_percentage(self):
@@ -158,20 +167,28 @@ class Throttle:
         self.buckets = {}
 
     def charge(self, settings, app_id, method, route, query):
-        """None when allowed, else (retry_after_seconds, reason)."""
+        """None when allowed, else (retry_after_seconds, reason).
+
+        Graph "continues to log resource usage while a client is being throttled"
+        (learn.microsoft.com/graph/throttling): a refused request still costs its resource units, so a
+        client that retries at once stays throttled longer. A refused write spends no write.
+        """
         key = (app_id, settings["ru_per_10s"], settings["writes_per_150s"])
         if key not in self.buckets:
             self.buckets[key] = (TokenBucket(settings["ru_per_10s"], 10), TokenBucket(settings["writes_per_150s"], 150))
         units, writes = self.buckets[key]
+        cost = resource_units(method, route, query)
         if method != "GET":
             wait = writes.wait_for(1)
             if wait:
+                units.spend(cost)
                 return wait, "WriteLimitExceeded"
-        wait = units.wait_for(resource_units(method, route, query))
+        wait = units.wait_for(cost)
         if wait:
             if method != "GET":
-                writes.level += 1  # not served, so not spent
-            return wait, "ResourceUnitLimitExceeded"
+                writes.level += 1
+            units.spend(cost)
+            return units.seconds_until(cost), "ResourceUnitLimitExceeded"
         return None
 
     def usage(self, app_id, settings):

@@ -89,13 +89,16 @@ def test_example_plan_apply_rerun_export_reapply(fresh, graph, site, run_playboo
     applied = summary(site(EXAMPLE))
     assert applied["failures"] == [] and applied["guard"] == []
     assert applied["counts"]["users"]["created"] == 60
-    assert applied["counts"]["managers"]["updated"] == 59
+    assert "managers" not in applied["counts"]  # linked by the users stage, counted with the users it updates
     assert applied["counts"]["licenses"]["updated"] == 10
     people = [u for u in graph.list("/users", select=["userPrincipalName", "companyName", "department"])
               if u.get("companyName") == "Contoso Ltd"]
     assert len(people) == 60
-    manager = graph.get("/users/blake.brooks@contoso.com/manager", params={"$select": "userPrincipalName"})
-    assert manager["userPrincipalName"] == "avery.adams@contoso.com"
+    example = yaml.safe_load((REPO_ROOT / EXAMPLE).read_text())["m365_tenant"]
+    managed = dict((u["user_principal_name"], u["manager"]) for u in example["users"] if u.get("manager"))
+    assert len(managed) == 59
+    for upn, manager in managed.items():
+        assert graph.get("/users/%s/manager" % upn, params={"$select": "userPrincipalName"})["userPrincipalName"] == manager
     engineering = group_by_unique_name(graph, "dept-engineering")
     engineers = member_upns(graph, engineering["id"])
     assert len(engineers) == 14 and all(upn.endswith("@contoso.com") for upn in engineers)
@@ -155,6 +158,28 @@ def test_example_plan_apply_rerun_export_reapply(fresh, graph, site, run_playboo
     assert changes(moved_back["counts"]) == {"users": {"updated": 1}}
     assert "blake.brooks@contoso.com" not in member_upns(graph, support["id"])
     assert changes(summary(site(export_path))["counts"]) == {}
+
+
+def test_managers_created_in_the_same_run_are_linked_without_waiting(fresh, graph, site, tmp_path):
+    # Each report is listed before its manager, and every manager is new: the users stage links them after
+    # its creates, from the ids Graph returned, without reading a manager that does not exist yet (a wait
+    # would show as the same user read again and again while Graph answers 404).
+    users = [{"user_principal_name": "report%d@contoso.com" % n, "display_name": "Report %d" % n,
+              "manager": "boss%d@contoso.com" % (n % 2)} for n in range(4)]
+    users += [{"user_principal_name": "boss%d@contoso.com" % n, "display_name": "Boss %d" % n} for n in range(2)]
+    fresh.reset_counters()
+    built = summary(site(write_spec(tmp_path, {"users": users})))
+    assert built["failures"] == [] and built["counts"]["users"]["created"] == 6
+    assert not [line for line in built["lines"] if line.startswith("managers")]
+    # The build reads in $batch and list requests; a wait is a direct GET /users/{id} retried on its 404.
+    requests = fresh.counters()["http"]
+    assert "GET /v1.0/users/{id}" not in requests["by_route"] and "404" not in requests["by_status"], requests
+    for n in range(4):
+        manager = graph.get("/users/report%d@contoso.com/manager" % n, params={"$select": "userPrincipalName"})
+        assert manager["userPrincipalName"] == "boss%d@contoso.com" % (n % 2)
+    fresh.reset_counters()
+    assert changes(summary(site(tmp_path / "spec.yml"))["counts"]) == {}
+    assert fresh.counters()["operations"]["write"] == 0
 
 
 def small_company(count=8, **leavers):
@@ -224,6 +249,18 @@ def test_a_typo_in_the_spec_fails_before_anything_is_written(fresh, site, tmp_pa
     play = site(write_spec(tmp_path, spec), expect_failure=True)
     assert "departmnt" in play.output and "m365_tenant.users" in play.output
     assert fresh.counters()["operations"]["total"] == 0
+
+
+def test_validate_checks_a_spec_without_touching_the_tenant(fresh, run_playbook, tmp_path):
+    """playbooks/validate.yml (the role's entry point validate), for CI: a spec checked, Graph never called."""
+    example = yaml.safe_load((REPO_ROOT / EXAMPLE).read_text())
+    fresh.reset_counters()
+    run_playbook("playbooks/validate.yml", extra_vars=example)
+    spec = small_company(2)
+    spec["users"][1]["departmnt"] = "Sales"
+    play = run_playbook("playbooks/validate.yml", extra_vars={"m365_tenant": spec}, expect_failure=True)
+    assert "departmnt" in play.output and "m365_tenant" in play.output
+    assert fresh.counters()["http"]["total"] == 0
 
 
 def test_a_generated_tenant_of_1000_users_round_trips_through_export(fresh, site, run_playbook, tmp_path):

@@ -8,6 +8,7 @@ import datetime
 import email.utils
 import importlib.util
 import json
+import math
 import os
 import uuid
 
@@ -97,6 +98,7 @@ def make_client(monkeypatch, sleeps):
         client = gc.GraphClient("tenant-1", "client-1", **options)
         client._msal_app = FakeMsalApp()
         client._sleep = sleeps.append
+        client._clock = lambda: sum(sleeps)  # time passes only by the client's own waits
         client._random = lambda: 0.5
         transport = Transport(script)
         monkeypatch.setattr(client._session, "request", transport)
@@ -359,7 +361,7 @@ def test_get_retries_404_for_a_bounded_time(make_client, sleeps):
     assert client.get("/users/u1", retry_not_found=10) == {"id": "u1"}
     assert sleeps == [0.5, 1.0]
 
-    clock = iter([0.0, 0.0, 4.0])  # start, then elapsed seconds at each 404
+    clock = iter([0.0, 0.0, 0.0, 0.0, 4.0])  # start, then at each send and each 404 (4 s after the start)
     client = make_client([not_found, not_found, make_response(200, {})])
     client._clock = lambda: next(clock)
     with pytest.raises(gc.GraphError) as caught:
@@ -477,8 +479,52 @@ def test_batch_retries_throttled_items_after_the_largest_retry_after(make_client
     sent = [[item["id"] for item in call["json"]["requests"]] for call in client.transport.calls]
     assert sent == [["2", "4"], ["2", "4"], ["1", "3", "5"], ["3", "5"]]
     assert client.transport.calls[1]["json"]["requests"][1]["dependsOn"] == ["2"]
-    assert sleeps == [2.0, 3.5]
+    # Throttled once, the client keeps the last Retry-After (shortened by pace_decay per answer that was
+    # not throttled) between its requests: the third call waits 1.8 s instead of going at once.
+    assert sleeps == [2.0, pytest.approx(2.0 * client.pace_decay), 3.5]
     assert [r.status for r in results] == [200, 200, 200, 200, 200]
+
+
+class WriteBudget(object):
+    """A fake /$batch under a write budget: a bucket of `capacity` writes refilled at `rate` a second
+    (time is the sum of the client's waits); an item over budget gets 429 and a whole-second Retry-After."""
+
+    def __init__(self, sleeps, capacity, rate):
+        self.sleeps, self.capacity, self.rate = sleeps, capacity, rate
+        self.level, self.stamp, self.throttled, self.written = float(capacity), 0.0, 0, 0
+
+    def __call__(self, method, url, kwargs):
+        now = sum(self.sleeps)
+        self.level, self.stamp = min(self.capacity, self.level + (now - self.stamp) * self.rate), now
+        responses = []
+        for item in kwargs["json"]["requests"]:
+            if self.level >= 1:
+                self.level -= 1
+                self.written += 1
+                responses.append({"id": item["id"], "status": 204, "body": None, "headers": {}})
+            else:
+                self.throttled += 1
+                wait = max(1, int(math.ceil((1 - self.level) / self.rate)))
+                responses.append({"id": item["id"], "status": 429, "headers": {"Retry-After": str(wait)},
+                                  "body": {"error": {"code": "TooManyRequests", "message": "Please retry again later."}}})
+        return make_response(200, {"responses": responses})
+
+
+def test_a_throttled_client_paces_itself_instead_of_retrying_at_once(make_client, sleeps):
+    # 1,000 writes against 20 writes a second with room for 100 at once: the budget's floor is 45 s.
+    budget = WriteBudget(sleeps, capacity=100, rate=20.0)
+    client = make_client([budget] * 200)
+    writes = [{"id": str(n), "method": "PATCH", "url": "/users/u%d" % n, "body": {}} for n in range(1000)]
+    results = []
+    for start in range(0, len(writes), 20):  # as engine.Sender sends them: one batch of 20 at a time
+        results += client.batch(writes[start:start + 20])
+    assert all(result.status == 204 for result in results) and budget.written == 1000
+    calls = len(client.transport.calls)
+    # Without pacing every batch after the first 100 writes would be answered 429 and re-sent (about 2
+    # calls a batch, and 900 refused items); paced, about one call in five re-sends the few items refused.
+    assert calls <= 1.25 * 1000 / 20, calls
+    assert budget.throttled <= 100, budget.throttled
+    assert sum(sleeps) <= 1.2 * (1000 - 100) / 20.0, sum(sleeps)
 
 
 def test_batch_never_mixes_a_chain_with_independent_items(make_client):

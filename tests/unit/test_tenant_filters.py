@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.m365.cloud_identity.plugins.filter.tenant import (
@@ -17,7 +21,9 @@ from ansible_collections.m365.cloud_identity.plugins.filter.tenant import (
     tenant_removals,
     tenant_scope_filter,
     tenant_stage,
+    tenant_stages,
     tenant_summary,
+    tenant_unplanned,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +49,7 @@ SPEC = {
 def test_every_filter_is_registered():
     assert set(FilterModule().filters()) == {
         "tenant_stage", "tenant_planned_names", "tenant_new_users", "tenant_scope_filter", "tenant_removals",
-        "tenant_guard", "tenant_failures", "tenant_export", "tenant_summary"}
+        "tenant_guard", "tenant_failures", "tenant_export", "tenant_summary", "tenant_stages", "tenant_unplanned"}
 
 
 def test_stages_split_the_spec_into_module_lists():
@@ -52,9 +58,9 @@ def test_stages_split_the_spec_into_module_lists():
     assert not [g for g in groups if {"members", "owners", "licenses"} & set(g)]
     users = tenant_stage(SPEC, "users")["items"]
     assert [u["user_principal_name"] for u in users] == ["a@contoso.com", "new@contoso.com"]
-    assert not [u for u in users if {"licenses", "manager"} & set(u)]
-    assert tenant_stage(SPEC, "managers")["items"] == [
-        {"user_principal_name": "new@contoso.com", "manager": "a@contoso.com"}]
+    assert not [u for u in users if "licenses" in u]
+    # The manager goes with its user: aad_user links a manager it creates in the same call.
+    assert [u.get("manager") for u in users] == [None, "a@contoso.com"]
     assert tenant_stage(SPEC, "memberships")["items"] == [
         {"unique_name": "team", "display_name": "Team", "members": {"set": ["a@contoso.com", "new@contoso.com"]},
          "owners": {"add": ["a@contoso.com"]}}]
@@ -64,6 +70,8 @@ def test_stages_split_the_spec_into_module_lists():
     assert tenant_stage(SPEC, "guests")["items"] == SPEC["guests"]
     with pytest.raises(AnsibleFilterError, match="unknown stage"):
         tenant_stage(SPEC, "app-registrations")
+    with pytest.raises(AnsibleFilterError, match="unknown stage"):
+        tenant_stage(SPEC, "managers")  # no stage of its own any more
 
 
 APPS = [{"app": "Salesforce", "role": "User", "principals": {"groups": ["sales", "planned-group"]}},
@@ -93,14 +101,14 @@ def test_export_groups_app_assignments_by_app_and_role():
         {"app": "Salesforce", "role": "User", "principals": {"groups": ["sales"],
                                                              "users": ["a@contoso.com", "b@contoso.com"]}}]
     assert "apps" not in tenant_export([], [], [])
-    assert tenant_summary({"apps": {"summary": {"created": 2}}}, {"apps": APPS})["counts"]["apps"]["created"] == 2
+    summary = tenant_summary({"apps": {"summary": {"created": 2}}}, tenant_stages({"apps": APPS}, argument_spec()))
+    assert summary["counts"]["apps"]["created"] == 2
 
 
 def test_check_mode_leaves_out_and_counts_references_to_planned_objects():
     planned = ["NEW@contoso.com", "planned-group", "Sales"]
     users = tenant_stage(SPEC, "users", planned)
     assert users["items"][1]["groups"] == {"add": ["team"]} and users["skipped"] == 1
-    assert tenant_stage(SPEC, "managers", planned) == {"items": [], "skipped": 1}
     memberships = tenant_stage(SPEC, "memberships", planned)
     assert memberships["items"][0]["members"] == {"set": ["a@contoso.com"]} and memberships["skipped"] == 1
     licenses = tenant_stage(SPEC, "licenses", planned)
@@ -166,15 +174,17 @@ def test_summary_counts_each_object_type_and_names_failures():
         "removals_plan": {"summary": {"updated": 2}, "changed": True},
         "removals": {"summary": {"updated": 2, "deleted": 1}},
     }
-    result = tenant_summary(stages, SPEC)
+    result = tenant_summary(stages, tenant_stages(SPEC, argument_spec()))
     assert result["counts"]["users"]["disabled"] == 2 and result["counts"]["users"]["deleted"] == 1
     assert result["counts"]["licenses"]["failed"] == 1
     assert result["failures"] == ["users: x@contoso.com: bad", "licenses: Not enough seats"]
     assert result["changed"] and result["lines"][0] == "m365_tenant run"
     assert "groups:      2 created, 0 updated, 1 unchanged, 0 failed" in result["lines"]
-    plan_only = tenant_summary({"groups": {"summary": {"created": 1}}}, SPEC, ["new@contoso.com"], True)
+    plan_only = tenant_summary({"groups": {"summary": {"created": 1}}}, tenant_stages(SPEC, argument_spec()),
+                               ["new@contoso.com"], True)
     assert plan_only["lines"][1] == "groups:      1 to create, 0 to update, 0 unchanged, 0 failed"
-    assert plan_only["predicted"] == 2  # new@ as a managed user and as a member of team
+    # new@ as a member of team; as a managed user it goes to aad_user, which plans users it creates itself
+    assert plan_only["predicted"] == 1
 
 
 def test_export_keeps_what_a_reapply_needs_and_nothing_else():
@@ -211,3 +221,99 @@ def test_a_scope_from_an_awx_survey_may_be_json_text():
     assert tenant_scope_filter('{"department": "Sales"}') == "userType eq 'Member' and department eq 'Sales'"
     with pytest.raises(AnsibleFilterError, match="not a JSON object"):
         tenant_scope_filter("department=Sales")
+
+
+def argument_spec():
+    """The options of m365_tenant as the role's entry point `validate` documents them."""
+    specs = yaml.safe_load((ROOT / "roles" / "m365_tenant" / "meta" / "argument_specs.yml").read_text())
+    return specs["argument_specs"]["validate"]["options"]["m365_tenant"]
+
+
+def test_stages_are_computed_once_from_a_valid_spec(tmp_path):
+    spec = dict(SPEC, leavers={"scope": {"domain": "contoso.com"}, "action": "disable", "max_changes": "5"},
+                apps=APPS)
+    stages = tenant_stages(spec, argument_spec())
+    assert stages["problems"] == []
+    planned = ["NEW@contoso.com", "planned-group", "Sales"]
+    for stage in ("groups", "users", "guests", "apps", "memberships", "licenses"):
+        assert stages[stage] == tenant_stage(spec, stage)["items"], stage
+        assert tenant_unplanned(stages, stage, planned) == tenant_stage(spec, stage, planned), stage
+        assert tenant_unplanned(stages, stage)["items"] is stages[stage]
+    # What the leavers stage needs: the same removals as from the whole spec, and the names to exclude.
+    scope_users = [{"user_principal_name": "old@contoso.com"}, {"user_principal_name": "A@contoso.com"}]
+    assert tenant_removals(stages["removals"], scope_users) == tenant_removals(spec, scope_users) == [
+        {"user_principal_name": "gone@contoso.com", "state": "absent"},
+        {"user_principal_name": "old@contoso.com", "account_enabled": False}]
+    assert stages["user_names"] == ["a@contoso.com", "new@contoso.com", "gone@contoso.com"]
+    # The same from a spec file, JSON or YAML, as m365_tenant_file gives it.
+    for name, text in (("spec.json", json.dumps({"m365_tenant": spec})), ("spec.yml", yaml.safe_dump({"m365_tenant": spec}))):
+        (tmp_path / name).write_text(text)
+        assert tenant_stages(None, argument_spec(), str(tmp_path / name)) == stages
+    # A file that cannot be used is a problem like any other (the role's task hides raised errors below -vvv).
+    (tmp_path / "other.yml").write_text("users: []\n")
+    assert "holds no m365_tenant" in tenant_stages(None, argument_spec(), str(tmp_path / "other.yml"))["problems"][0]
+    assert "cannot read" in tenant_stages(None, argument_spec(), str(tmp_path / "missing.json"))["problems"][0]
+
+
+def test_main_leaves_m365_tenant_to_the_roles_own_check():
+    """Ansible deep-copies every option an entry point lists: main lists the role's options only."""
+    specs = yaml.safe_load((ROOT / "roles" / "m365_tenant" / "meta" / "argument_specs.yml").read_text())
+    assert "m365_tenant" not in specs["argument_specs"]["main"]["options"]
+    assert "m365_tenant_file" in specs["argument_specs"]["main"]["options"]
+    validate = specs["argument_specs"]["validate"]["options"]
+    assert set(validate["m365_tenant"]["options"]) == {"users", "groups", "guests", "apps", "leavers"}
+    assert tenant_stages(None, validate["m365_tenant"], None)["problems"] == [
+        "m365_tenant is required: give the spec as m365_tenant, or as a file in m365_tenant_file"]
+
+
+@pytest.mark.parametrize("spec, problem", [
+    ({"users": [{"user_principal_name": "a@contoso.com", "departmnt": "Sales"}]},
+     "m365_tenant.users[0] (a@contoso.com): unknown option 'departmnt'; did you mean 'department'?"),
+    ({"users": [{"user_principal_name": "a@contoso.com", "account_enabled": "maybe"}]},
+     "m365_tenant.users[0].account_enabled (a@contoso.com): 'maybe' is not of type bool"),
+    ({"users": [{"user_principal_name": "a@contoso.com"}, {"user_principal_name": "b@contoso.com", "state": "gone"}]},
+     "m365_tenant.users[1].state (b@contoso.com): 'gone' is not valid; use one of present, absent"),
+    ({"groups": [{"display_name": "Team", "members": {"sett": ["a@contoso.com"]}}]},
+     "m365_tenant.groups[0].members (Team): unknown option 'sett'; did you mean 'set'?"),
+    ({"apps": [{"app": "Salesforce"}]}, "m365_tenant.apps[0] (Salesforce): the option 'principals' is required; add it"),
+    ({"leavers": {"action": "disable", "max_changes": "ten"}}, "m365_tenant.leavers.max_changes: 'ten' is not of type int"),
+    ({"users": "a@contoso.com"}, "m365_tenant.users[0]: 'a@contoso.com' is not of type dict"),
+    ({"colour": "blue"}, "m365_tenant: unknown option 'colour'; use one of apps, groups, guests, leavers, users"),
+])
+def test_a_bad_spec_is_named_option_item_and_fix(spec, problem):
+    problems = tenant_stages(spec, argument_spec())["problems"]
+    assert any(found.startswith(problem) for found in problems), problems
+
+
+@pytest.mark.parametrize("spec", [
+    {"users": [{"user_principal_name": "a@contoso.com", "departmnt": "Sales", "account_enabled": "maybe"}]},
+    {"users": [{"user_principal_name": "a@contoso.com", "state": "gone"}], "leavers": {"max_changes": "ten"}},
+    {"groups": [{"display_name": "Team", "members": {"sett": []}}], "apps": [{"app": "Salesforce"}]},
+    {"guests": [{"email": "pat@fabrikam.com", "display_name": ["not", "a", "string"]}]},
+    {"users": [{"user_principal_name": "a@contoso.com", "licenses": ["SPE_E3"], "manager": "b@contoso.com"}],
+     "leavers": {"scope": {"domain": ["contoso.com"]}, "action": "delete", "max_changes": "3"}},
+])
+def test_the_one_pass_check_agrees_with_ansibles_own_validation(spec):
+    """Whatever Ansible's role argument validation refuses, tenant_stages refuses, and the other way round."""
+    validator = ArgumentSpecValidator({"m365_tenant": argument_spec()})
+    ansible_errors = validator.validate({"m365_tenant": copy.deepcopy(spec)}, validate_role_argument_spec=True).error_messages
+    problems = tenant_stages(spec, argument_spec())["problems"]
+    assert bool(problems) == bool(ansible_errors), (problems, ansible_errors)
+    assert len(problems) >= len(ansible_errors), (problems, ansible_errors)
+
+
+def test_plain_values_carry_no_ansible_types():
+    """The stages' lists are plain Python: cheaper for Ansible to finalise, pickle and send than tagged values."""
+    from ansible.parsing.dataloader import DataLoader
+    path = ROOT / "playbooks" / "examples" / "contoso.yml"
+    loaded = DataLoader().load_from_file(str(path))["m365_tenant"]
+    stages = tenant_stages(loaded, argument_spec())
+    assert stages["problems"] == []
+
+    def types(value):
+        if isinstance(value, dict):
+            return set([dict]).union(*[types(k) | types(v) for k, v in value.items()])
+        if isinstance(value, list):
+            return set([list]).union(*[types(v) for v in value])
+        return {type(value)}
+    assert types(stages) <= {dict, list, str, int, bool, float, type(None)}, types(stages)
