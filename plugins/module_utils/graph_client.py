@@ -903,6 +903,57 @@ def _items_to_retry(items, answered):
     return [item for item in items if item["id"].lower() in retry]
 
 
+def list_each(client, paths, select=None, top=999):
+    """Every item of several collections with few requests: first pages 20 to a ``$batch``, then each
+    collection's ``@odata.nextLink`` in the next round's batches, until none is left.
+
+    ``paths``: collection paths, or (path, query parameters) pairs (a ``$filter`` each, say). Returns one
+    entry per path, in order: its items, or the GraphError its read got. A function over the client's
+    ``list`` and ``batch``, so that any client with those two can serve it.
+    """
+    reads = [(p, {}) if isinstance(p, str) else (p[0], dict(p[1])) for p in paths]
+    if len(reads) == 1:  # one GET is one request either way; no batch envelope
+        path, params = reads[0]
+        try:
+            return [client.list(path, select=select, filter=params.pop("$filter", None), params=params or None,
+                                top=top)]
+        except GraphError as error:
+            if error.status is None:
+                raise  # transport or token failure: nothing path-specific about it
+            return [error]
+    common = {}
+    if select:
+        common["$select"] = select if isinstance(select, str) else ",".join(select)
+    if top:
+        common["$top"] = top
+    outcome = [[] for _read in reads]
+    pending = dict((index, query_url(path, dict(common, **params))) for index, (path, params) in enumerate(reads))
+    base = client.base_url.rstrip("/")
+    while pending:
+        order = sorted(pending)
+        answers = client.batch([{"id": str(index), "method": "GET", "url": pending[index]} for index in order])
+        pending = {}
+        for index, answer in zip(order, answers):
+            if not answer.ok:
+                outcome[index] = answer.error
+                continue
+            outcome[index].extend((answer.body or {}).get("value", []))
+            next_link = (answer.body or {}).get("@odata.nextLink")
+            if next_link and next_link.startswith(base + "/"):
+                pending[index] = next_link[len(base):]
+            elif next_link:
+                outcome[index].extend(client.list(next_link, top=None))
+    return outcome
+
+
+def query_url(path, params):
+    """``path?$select=a,b&$top=999``: a URL relative to /v1.0 for a $batch item, its values quoted."""
+    if not params:
+        return path
+    return path + "?" + "&".join("%s=%s" % (name, quote(str(value), safe="$,()'=@:;"))
+                                 for name, value in params.items())
+
+
 def _normalize_batch_items(requests_):
     used = set(str(r["id"]).lower() for r in requests_ if r.get("id") is not None)
     if len(used) != len([r for r in requests_ if r.get("id") is not None]):

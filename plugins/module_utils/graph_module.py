@@ -189,8 +189,10 @@ class GraphModule(object):
     def _build_client(self):
         if GRAPH_CLIENT_IMPORT_ERROR is not None:
             self._fail_missing_library(GRAPH_CLIENT_IMPORT_ERROR, GRAPH_CLIENT_IMPORT_TRACEBACK)
-        client = GraphClient(**self.connection_params())
-        watch_permissions(client, getattr(self.module, "_name", "").rsplit(".", 1)[-1])
+        module_name = getattr(self.module, "_name", "").rsplit(".", 1)[-1]
+        # The module's name in the User-Agent tells requests apart in Graph's (and the sandbox's) logs.
+        client = GraphClient(user_agent=module_name or None, **self.connection_params())
+        watch_permissions(client, module_name)
         return client
 
     def _fail_missing_library(self, error, error_traceback=None):

@@ -29,7 +29,7 @@ import re
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils import engine
 from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write, restored_if_gone
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError, list_each
 from ansible_collections.m365.cloud_identity.plugins.module_utils.results import (
     attribute_diff,
     failed_item,
@@ -40,10 +40,12 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.membership_rul
 from ansible_collections.m365.cloud_identity.plugins.module_utils.membership_rule import parse as parse_rule
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import (
     REPLICATION_WAIT,
+    USER_TYPE,
     Directory,
     ReferenceError,
     is_object_id,
     principal_name,
+    unique,
 )
 from ansible_collections.m365.cloud_identity.plugins.module_utils.relations import (
     alternate_key_path,
@@ -257,9 +259,42 @@ class GroupManager:
         """Current members or owners of a group (users, groups, others), read once."""
         key = (group_id, relation)
         if key not in self._member_cache:
-            self._member_cache[key] = self.client.list(
-                "/groups/%s/%s" % (group_id, relation), select=MEMBER_SELECT)
-        return self._member_cache[key]
+            self._read_relations([key])
+        answer = self._member_cache[key]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def _read_relations(self, keys):
+        """Members or owners of many groups: first pages 20 to a $batch ($top=999), then their next links."""
+        keys = [key for key in unique(keys) if key not in self._member_cache]
+        answers = list_each(self.client, ["/groups/%s/%s" % key for key in keys], select=MEMBER_SELECT)
+        for key, answer in zip(keys, answers):
+            self._member_cache[key] = answer
+            if not isinstance(answer, Exception):
+                # Current members resolve references to themselves: a no-op reads no user.
+                self.directory.add_users([o for o in answer if o.get("@odata.type") == USER_TYPE])
+
+    def _read_current_relations(self, plans):
+        """Before planning: the members and owners of every group whose members or owners a task manages,
+        then, in one go, the user references that are not among them."""
+        keys, refs = [], []
+        for plan in plans:
+            group = plan.group or plan.deleted
+            if plan.failed or plan.spec.get("state") == "absent":
+                continue
+            for relation in ("owners", "members"):
+                wanted = plan.spec.get(relation)
+                if not wanted:
+                    continue
+                if group is not None:
+                    keys.append((group["id"], relation))
+                refs.extend(r for kind in ("add", "remove", "set") for r in wanted.get(kind) or [] if "@" in r)
+        try:
+            self._read_relations(keys)
+            self.directory.prefetch_users(refs)
+        except GraphError:
+            pass  # each item reads what it still lacks on its own and reports the error
 
     # ---- run -----------------------------------------------------------------
 
@@ -294,6 +329,7 @@ class GroupManager:
         for plan in plans:
             self._guard(plan, self._find_target, plan, groups)
         self._creating = self._creating_names([p for p in plans if not p.failed])
+        self._read_current_relations(plans)
 
     def decide(self, plan):
         self._guard(plan, self._plan_item, plan, self._creating)

@@ -25,7 +25,7 @@ import time
 from ansible_collections.m365.cloud_identity.plugins.module_utils import sku_reference
 from ansible_collections.m365.cloud_identity.plugins.module_utils import engine
 from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import quote_key
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import BATCH_LIMIT, list_each, quote_key
 from ansible_collections.m365.cloud_identity.plugins.module_utils.results import failed_item, item_result
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import (
     IN_CHUNK,
@@ -479,29 +479,30 @@ class TargetReader:
         self.directory = Directory(client)
 
     def users(self, refs):
-        """{ref: user or LicenseError} for user references (id, UPN or mail)."""
+        """{ref: user or LicenseError} for user references (id, UPN or mail).
+
+        Many references: the first page of the full list, then whichever costs fewer requests for the
+        rest, the remaining pages (estimated from the share of references the first page held) or keyed
+        reads (IN_CHUNK to a filter, 20 filters to a $batch). Few: keyed reads only.
+        """
         found = {}
         wanted = unique(refs)
         if len(wanted) > FULL_READ_THRESHOLD:
-            everyone = self.client.list("/users", select=USER_SELECT)
-            by_key = {}
-            for user in everyone:
-                for key in (user.get("id"), user.get("userPrincipalName")):
-                    if key:
-                        by_key[key.lower()] = user
-            for ref in wanted:
-                if ref.lower() in by_key:
-                    found[ref] = by_key[ref.lower()]
-        else:
-            ids = [r for r in wanted if is_object_id(r)]
-            names = [r for r in wanted if not is_object_id(r)]
-            for prop, values in (("id", ids), ("userPrincipalName", names)):
-                for chunk in chunks(values, IN_CHUNK):
-                    for user in self.client.list("/users", select=USER_SELECT, filter=in_filter(prop, chunk)):
-                        for ref in chunk:
-                            if ref.lower() in ((user.get("id") or "").lower(),
-                                               (user.get("userPrincipalName") or "").lower()):
-                                found[ref] = user
+            page = self.client.get("/users", params={"$select": ",".join(USER_SELECT), "$top": 999}) or {}
+            _match_users(page.get("value", []), wanted, found)
+            rest = [r for r in wanted if r not in found]
+            next_link = page.get("@odata.nextLink")
+            if next_link and rest and _pages_left(len(wanted), len(found)) <= keyed_requests(len(rest)):
+                _match_users(self.client.list(next_link, top=None), rest, found)
+        rest = [r for r in wanted if r not in found]
+        ids = [r for r in rest if is_object_id(r)]
+        names = [r for r in rest if not is_object_id(r)]
+        reads = [("/users", {"$filter": in_filter(prop, chunk)})
+                 for prop, values in (("id", ids), ("userPrincipalName", names)) for chunk in chunks(values, IN_CHUNK)]
+        for answer in list_each(self.client, reads, select=USER_SELECT) if reads else []:
+            if isinstance(answer, Exception):
+                raise answer
+            _match_users(answer, rest, found)
         # Anything else (a mail address) goes through the shared resolver.
         for ref in wanted:
             if ref not in found:
@@ -519,27 +520,69 @@ class TargetReader:
         """{ref: group or LicenseError} for group references (id, uniqueName, displayName)."""
         found = {}
         resolved = {}
-        for ref in unique(refs):
+        refs = unique(refs)
+        try:
+            self.directory.groups(refs)  # every reference in one go; a miss is reported per reference below
+        except ReferenceError:
+            pass
+        for ref in refs:
             try:
                 resolved[ref] = self.directory.group(ref)["id"]
             except ReferenceError as error:
                 found[ref] = LicenseError(str(error))
         ids = sorted(set(resolved.values()))
         by_id = {}
-        for chunk in chunks(ids, IN_CHUNK):
-            for group in self.client.list("/groups", select=GROUP_SELECT, filter=in_filter("id", chunk)):
-                by_id[group["id"]] = group
+        reads = [("/groups", {"$filter": in_filter("id", chunk)}) for chunk in chunks(ids, IN_CHUNK)]
+        for answer in list_each(self.client, reads, select=GROUP_SELECT) if reads else []:
+            if isinstance(answer, Exception):
+                raise answer
+            by_id.update((group["id"], group) for group in answer)
         for ref, group_id in resolved.items():
             found[ref] = by_id.get(group_id) or LicenseError("No group found for '%s'" % ref)
         return found
 
     def members(self, group_id):
-        """The group's direct user members with their licence states.
+        """The group's direct user members with their licence states."""
+        return self.members_of([group_id])[group_id]
+
+    def members_of(self, group_ids):
+        """{group id: its direct user members with their licence states}, 20 groups to a $batch.
 
         Group-based licensing applies to direct members only (no nesting).
         """
-        members = self.client.list("/groups/%s/members" % quote_key(group_id), select=MEMBER_SELECT)
-        return [m for m in members if m.get("@odata.type", USER_TYPE) == USER_TYPE]
+        group_ids = unique(group_ids)
+        paths = ["/groups/%s/members" % quote_key(group_id) for group_id in group_ids]
+        found = {}
+        for group_id, answer in zip(group_ids, list_each(self.client, paths, select=MEMBER_SELECT)):
+            if isinstance(answer, Exception):
+                raise answer
+            found[group_id] = [m for m in answer if m.get("@odata.type", USER_TYPE) == USER_TYPE]
+        return found
+
+
+def keyed_requests(count):
+    """Requests that read ``count`` users by key: IN_CHUNK to a filter, BATCH_LIMIT filters to a $batch."""
+    filters = -(-count // IN_CHUNK)
+    return -(-filters // BATCH_LIMIT)
+
+
+def _pages_left(wanted, on_first_page):
+    """Pages after the first of a full list read, estimated from the share of ``wanted`` the first held."""
+    if not on_first_page:
+        return float("inf")
+    return -(-wanted // on_first_page) - 1
+
+
+def _match_users(users, refs, found):
+    """Put into ``found`` each of ``refs`` that one of ``users`` answers to by id or UPN."""
+    by_key = {}
+    for user in users:
+        for key in (user.get("id"), user.get("userPrincipalName")):
+            if key:
+                by_key[key.lower()] = user
+    for ref in refs:
+        if ref.lower() in by_key:
+            found[ref] = by_key[ref.lower()]
 
 
 # ---- one module run ------------------------------------------------------------
@@ -666,11 +709,13 @@ class LicenseRun:
 
     def _processing_wave(self, assignments):
         """No writes: wait for the groups' licence processing, then re-read their members."""
-        for assignment in assignments:
-            if assignment.target_type == "group":
-                assignment.processing = self._await_group_processing(assignment.target["id"])
-                # Re-read: members whose inherited licence failed (no seats, ...).
-                assignment.members = self.reader.members(assignment.target["id"])
+        groups = [a for a in assignments if a.target_type == "group"]
+        for assignment in groups:
+            assignment.processing = self._await_group_processing(assignment.target["id"])
+        # Re-read: members whose inherited licence failed (no seats, ...).
+        members = self.reader.members_of([a.target["id"] for a in groups]) if groups else {}
+        for assignment in groups:
+            assignment.members = members[assignment.target["id"]]
         return []
 
     def _resolve(self, assignments):
@@ -697,8 +742,10 @@ class LicenseRun:
                 continue
             seen[identity] = assignment.ref
             assignment.target = target
-            if assignment.target_type == "group":
-                assignment.members = self.reader.members(target["id"])
+        groups = [a for a in live if a.error is None and a.target_type == "group"]
+        members = self.reader.members_of([a.target["id"] for a in groups]) if groups else {}
+        for assignment in groups:
+            assignment.members = members[assignment.target["id"]]
 
     def _plan(self, assignments):
         for assignment in assignments:

@@ -24,7 +24,7 @@ __metaclass__ = type
 import re
 import time
 
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError, quote_key
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError, list_each, quote_key
 from ansible_collections.m365.cloud_identity.plugins.module_utils.relations import alternate_key_path, odata_literal
 from ansible_collections.m365.cloud_identity.plugins.module_utils import validation
 
@@ -220,16 +220,32 @@ class Directory:
         self._all_users = True
 
     def _read_users(self, refs):
+        """Users by id, UPN, then mail: filters of IN_CHUNK values, 20 filters to a $batch."""
         ids = [r for r in refs if is_object_id(r)]
         names = [r for r in refs if not is_object_id(r)]
-        for chunk in chunks(ids, IN_CHUNK):
-            self.add_users(self.client.list("/users", select=USER_SELECT, filter=in_filter("id", chunk)))
-        for chunk in chunks(names, IN_CHUNK):
-            self.add_users(self.client.list(
-                "/users", select=USER_SELECT, filter=in_filter("userPrincipalName", chunk)))
+        self._read_filtered("/users", USER_SELECT, [("id", ids), ("userPrincipalName", names)], self.add_users)
         by_mail = [r for r in names if self._cached_user(r) is None]
-        for chunk in chunks(by_mail, IN_CHUNK):
-            self.add_users(self.client.list("/users", select=USER_SELECT, filter=in_filter("mail", chunk)))
+        self._read_filtered("/users", USER_SELECT, [("mail", by_mail)], self.add_users)
+
+    def prefetch_users(self, refs):
+        """Read what a run will ask about in as few requests as possible, without waiting for replication:
+        a reference that matches nothing is left to :meth:`users` (which reports or awaits it)."""
+        missing = [r for r in unique(refs) if self._cached_user(r) is None]
+        if not missing or self._all_users:
+            return
+        if len(missing) > FULL_READ_THRESHOLD:
+            self._read_all_users()
+        else:
+            self._read_users(missing)
+
+    def _read_filtered(self, path, select, lookups, add):
+        """``prop in (...)`` reads for each (prop, values) in ``lookups``, all packed into $batch calls."""
+        paths = [(path, {"$filter": in_filter(prop, chunk)}) for prop, values in lookups
+                 for chunk in chunks(values, IN_CHUNK)]
+        for answer in list_each(self.client, paths, select=select) if paths else []:
+            if isinstance(answer, Exception):
+                raise answer
+            add(answer)
 
     # ---- groups ------------------------------------------------------------
 
@@ -292,17 +308,14 @@ class Directory:
     def _read_groups(self, refs):
         ids = [r for r in refs if is_object_id(r)]
         names = [r for r in refs if not is_object_id(r)]
-        for chunk in chunks(ids, IN_CHUNK):
-            self.add_groups(self.client.list("/groups", select=GROUP_SELECT, filter=in_filter("id", chunk)))
+        self._read_filtered("/groups", GROUP_SELECT, [("id", ids)], self.add_groups)
         self._read_unique_names(names)
         # A display name must be read even when a uniqueName matched nothing,
         # and always in full: an ambiguity is only visible with every match.
         by_name = [r for r in names if not self._group_unique.get(r.lower())]
         # Composed and decomposed spellings ("Café") are one name: ask for both forms.
         by_name = unique(form for r in by_name for form in validation.spellings(r))
-        for chunk in chunks(by_name, IN_CHUNK):
-            self.add_groups(self.client.list(
-                "/groups", select=GROUP_SELECT, filter=in_filter("displayName", chunk)))
+        self._read_filtered("/groups", GROUP_SELECT, [("displayName", by_name)], self.add_groups)
 
     def _read_unique_names(self, names):
         """GET /groups(uniqueName='x') for each name, 20 to a $batch: uniqueName is an alternate key

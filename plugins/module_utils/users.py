@@ -29,6 +29,7 @@ import re
 
 from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import (
     GraphError,
+    list_each,
     quote_key,
 )
 from ansible_collections.m365.cloud_identity.plugins.module_utils import engine
@@ -51,8 +52,12 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.references imp
     Directory,
     ReferenceError,
     REPLICATION_WAIT,
+    IN_CHUNK,
+    chunks,
+    in_filter,
     is_object_id,
     read_domains,
+    unique,
 )
 from ansible_collections.m365.cloud_identity.plugins.module_utils.relations import odata_ref, relation_changes
 
@@ -111,6 +116,8 @@ USER_SELECT = ["id", "userPrincipalName", "mail", "userType"] + sorted(
 LEAVE_DATE_SELECT = USER_SELECT + [LEAVE_DATE_PROPERTY]
 DELETED_SELECT = USER_SELECT + ["deletedDateTime"]
 MEMBERSHIP_SELECT = "id,displayName,uniqueName,groupTypes,mailEnabled,securityEnabled"
+# A user's manager read with the user (docs/graph-rules.md "A user's manager, expanded on a filtered list").
+MANAGER_EXPAND = "manager($select=id,userPrincipalName)"
 
 # Up to this many keys are read by key in one $batch; more means one list read.
 KEYED_READ_LIMIT = 20
@@ -721,16 +728,26 @@ class UserEngine(object):
         self._read_current_managers([p for p in managed if not p.failed and p.current is not None])
 
     def _read_current_managers(self, plans):
-        """The current manager of each existing user whose manager is managed ($batch of GETs)."""
+        """The current manager of each existing user whose manager is managed: the users by id with their
+        manager expanded, IN_CHUNK ids to a filter and 20 filters to a $batch (300 users a request)."""
         if not plans:
             return
-        urls = ["/users/%s/manager?$select=id,userPrincipalName" % p.current["id"] for p in plans]
-        for plan, result in zip(plans, self._get_each(urls)):
-            if result.ok:
-                plan.manager_id = result.body.get("id")
-                plan.manager_name = result.body.get("userPrincipalName") or plan.manager_id
-            elif result.status != 404:  # 404: no manager
-                plan.fail(_with_context(result.error, "read the manager of user %s" % plan.key))
+        ids = unique(p.current["id"] for p in plans)
+        reads = [("/users", {"$filter": in_filter("id", chunk), "$expand": MANAGER_EXPAND}) for chunk in chunks(ids, IN_CHUNK)]
+        managers = {}
+        for chunk, answer in zip(chunks(ids, IN_CHUNK), list_each(self.client, reads, select=["id"], top=None)):
+            if isinstance(answer, Exception):
+                for plan in plans:
+                    if plan.current["id"] in chunk:
+                        plan.fail(_with_context(answer, "read the manager of user %s" % plan.key))
+                continue
+            for user in answer:
+                managers[user["id"]] = user.get("manager")
+        for plan in plans:
+            manager = managers.get(plan.current["id"])
+            if manager:  # Graph leaves the property out for a user without a manager
+                plan.manager_id = manager.get("id")
+                plan.manager_name = manager.get("userPrincipalName") or plan.manager_id
 
     def _resolve_groups(self, plans):
         managed = [p for p in plans if not p.failed and p.state == "present" and manages_groups(p.item)]
@@ -770,16 +787,12 @@ class UserEngine(object):
             plan.groups = {}
         if not targets:
             return
-        urls = ["/users/%s/memberOf?$select=%s&$top=999" % (p.current["id"], MEMBERSHIP_SELECT) for p in targets]
-        for plan, result in zip(targets, self._get_each(urls)):
-            if not result.ok:
-                plan.fail(_with_context(result.error, "read the groups of user %s" % plan.key))
+        paths = ["/users/%s/memberOf" % p.current["id"] for p in targets]
+        for plan, answer in zip(targets, list_each(self.client, paths, select=MEMBERSHIP_SELECT)):
+            if isinstance(answer, Exception):
+                plan.fail(_with_context(answer, "read the groups of user %s" % plan.key))
                 continue
-            groups = list(result.body.get("value", []))
-            next_link = result.body.get("@odata.nextLink")
-            if next_link:
-                groups.extend(self.client.list(next_link, top=None))
-            plan.groups = dict((g["id"], g) for g in only_groups(groups))
+            plan.groups = dict((g["id"], g) for g in only_groups(answer))
 
     # -- planning --
 

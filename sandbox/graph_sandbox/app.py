@@ -167,7 +167,7 @@ class GraphMiddleware:
         if not batch_item:
             # A $batch counts as a write only when one of its items writes (docs/architecture.md).
             is_write = await _batch_writes(scope, receive, state) if route == "/v1.0/$batch" else method != "GET"
-            sandbox.counters.count_http(method, route, is_write)
+            sandbox.counters.count_http(method, route, is_write, _header(scope, b"user-agent"))
             fault = sandbox.control.next_fault(scope["path"], sandbox.rng)
             if fault == "drop":
                 return await _drop_connection(send)

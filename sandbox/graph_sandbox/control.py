@@ -43,6 +43,19 @@ def merge(base, changes):
     return base
 
 
+COLLECTION_AGENT = "m365.cloud_identity/"
+
+
+def module_of(user_agent):
+    """The module a request came from: the collection's client sends `m365.cloud_identity/<version> <module>`.
+    Its requests without a module name count as `m365.cloud_identity`, anyone else's as `other`."""
+    words = (user_agent or "").split()
+    for position, word in enumerate(words):
+        if word.startswith(COLLECTION_AGENT):
+            return words[position + 1] if position + 1 < len(words) else "m365.cloud_identity"
+    return "other"
+
+
 class Counters:
     def __init__(self):
         self._lock = threading.Lock()
@@ -53,6 +66,7 @@ class Counters:
         self.http_methods = Counter()
         self.http_routes = Counter()
         self.http_status = Counter()
+        self.http_modules = Counter()
         self.operations = Counter()
         self.operation_routes = Counter()
         self.tokens = 0
@@ -64,8 +78,9 @@ class Counters:
     def count_federated_assertion(self, fingerprint):
         self.federated_assertions.append(fingerprint)
 
-    def count_http(self, method, route, is_write):
+    def count_http(self, method, route, is_write, user_agent=None):
         self.http["total"] += 1
+        self.http_modules[module_of(user_agent)] += 1
         self.http["write" if is_write else "read"] += 1
         self.http_methods[method] += 1
         self.http_routes["%s %s" % (method, route)] += 1
@@ -82,7 +97,7 @@ class Counters:
         return {
             "http": {"total": self.http["total"], "read": self.http["read"], "write": self.http["write"],
                      "by_method": dict(self.http_methods), "by_route": dict(self.http_routes),
-                     "by_status": dict(self.http_status)},
+                     "by_status": dict(self.http_status), "by_module": dict(self.http_modules)},
             "operations": {"total": self.operations["total"], "read": self.operations["read"],
                            "write": self.operations["write"], "by_route": dict(self.operation_routes)},
             "tokens": self.tokens,

@@ -1,6 +1,7 @@
 """Helpers shared by every Graph handler: errors, permissions, JSON bodies and OData responses."""
 import base64
 import json
+import re
 from urllib.parse import urlencode, urlsplit
 from datetime import datetime, timezone
 
@@ -216,11 +217,13 @@ def paginate(request, items, top, by_id=True):
     return page, paging
 
 
-def collection_response(request, type_name, docs, entity_set, default_top=100, odata_type=False, filterable=True):
-    """A page of a collection: $filter, $search, $count, $orderby, $select, $top and $skiptoken paging.
+def collection_response(request, type_name, docs, entity_set, default_top=100, odata_type=False, filterable=True,
+                        expansions=None):
+    """A page of a collection: $filter, $search, $count, $orderby, $select, $expand, $top and $skiptoken paging.
 
     Pages are keyed on the last id returned (or an offset when ordered), so objects created between two
-    page requests neither repeat nor shift what the next page holds.
+    page requests neither repeat nor shift what the next page holds. ``expansions``: {navigation property:
+    (target type, function(tenant, doc) -> the related doc or None)} that ``$expand`` may name.
     """
     from . import schema
     params = request.query_params
@@ -231,7 +234,10 @@ def collection_response(request, type_name, docs, entity_set, default_top=100, o
     if single_only:
         raise GraphHTTPError(501, "NotImplemented",
                              "This operation target is not yet supported. Selecting '%s' is only supported for GET on a single user." % single_only)
+    expand = parse_expand(type_name, params.get("$expand"), expansions or {})
     top = page_size(request, default_top)
+    if expand:
+        top = min(top, EXPAND_PAGE_LIMIT)
     docs = filter_docs(request, type_name, docs) if filterable else list(docs)
     orderby = params.get("$orderby")
     if orderby:
@@ -248,9 +254,67 @@ def collection_response(request, type_name, docs, entity_set, default_top=100, o
     for doc in page:
         item = {"@odata.type": "#microsoft.graph.%s" % doc.get("_kind", type_name)} if odata_type else {}
         item.update(schema.project(doc.get("_kind", type_name) if odata_type else type_name, doc, select, tenant))
+        for name, (target_type, related, inner_select) in expand.items():
+            other = related(tenant, doc)
+            if other is not None:  # Graph leaves out an empty single-valued navigation property
+                item[name] = dict({"@odata.type": "#microsoft.graph.%s" % target_type},
+                                  **schema.project(target_type, other, inner_select, tenant))
         items.append(item)
     body["value"] = items
     return graph_json(body)
+
+
+# A page of directory objects with $expand holds at most this many objects, whatever $top asks
+# (docs/graph-rules.md "$expand on a directory list").
+EXPAND_PAGE_LIMIT = 100
+
+_EXPAND_ITEM = re.compile(r"^\s*([A-Za-z]+)\s*(?:\((.*)\))?\s*$")
+
+
+def parse_expand(type_name, raw, expansions):
+    """{navigation property: (target type, function, inner $select)} for a $expand value.
+
+    Only the navigation properties the route offers, each with an optional ``($select=...)``; anything
+    else is refused as Graph refuses an unknown property.
+    """
+    from . import schema
+    if raw is None:
+        return {}
+    found = {}
+    for part in _split_top_level(raw):
+        match = _EXPAND_ITEM.match(part)
+        name = match.group(1) if match else part.strip()
+        known = dict((k.lower(), k) for k in expansions)
+        if not match or name.lower() not in known:
+            raise GraphHTTPError(400, "Request_BadRequest",
+                                 "Could not find a property named '%s' on type 'microsoft.graph.%s'." % (name, type_name))
+        name = known[name.lower()]
+        target_type, related = expansions[name]
+        inner_select = None
+        for option in (match.group(2) or "").split(";"):
+            key, _, value = option.partition("=")
+            if not key.strip():
+                continue
+            if key.strip().lower() != "$select":
+                raise GraphHTTPError(400, "Request_BadRequest",
+                                     "Query option '%s' is not supported inside $expand here." % key.strip())
+            inner_select = schema.parse_select(target_type, value)
+        found[name] = (target_type, related, inner_select)
+    return found
+
+
+def _split_top_level(text):
+    """'a($select=x,y),b' -> ['a($select=x,y)', 'b']: commas inside parentheses stay."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+            continue
+        depth += (char == "(") - (char == ")")
+        current += char
+    parts.append(current)
+    return [p for p in parts if p.strip()]
 
 
 def _single_user_only(select):

@@ -801,6 +801,16 @@ def _leaf_usages(node, prefixes):
     return []
 
 
+# Values an `in` may list in a default query (docs/graph-rules.md "At most 15 values to an in");
+# an advanced query lifts it (the URL length is the limit then).
+IN_LIMIT = 15
+
+
+def _in_limit_message(count):
+    return ("Too many child clauses specified in search filter expression containing 'OR' operators: %d. "
+            "Max allowed: %d" % (count, IN_LIMIT))
+
+
 def _walk_usages(node, prefixes=None):
     """Yield, in reading order, _Usage objects and the string 'not' for each negation."""
     prefixes = prefixes or {}
@@ -923,6 +933,8 @@ class FilterExpr(object):
                         raise FilterError("Invalid filter clause")
             if level == A and not advanced:
                 raise UnsupportedFilter(_property_message(usage.prop, resource))
+            if usage.column == "eq" and len(usage.literals) > IN_LIMIT and not advanced:
+                raise UnsupportedFilter(_in_limit_message(len(usage.literals)))
         if self._canonicalize(_SEGMENTS_BY_LOWER[type_name]):
             self._fn = None
 

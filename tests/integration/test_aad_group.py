@@ -33,6 +33,18 @@ def deleted_group_ids(graph):
     return [g["id"] for g in graph.list("/directory/deletedItems/microsoft.graph.group", select="id")]
 
 
+def create_users(graph, prefix, count):
+    """`count` users prefix0000@contoso.com... created through $batch; returns their UPNs."""
+    upns = ["%s%04d@contoso.com" % (prefix, n) for n in range(count)]
+    requests = [{"method": "POST", "url": "/users", "body": {
+        "accountEnabled": True, "displayName": upn.split("@")[0], "mailNickname": upn.split("@")[0],
+        "userPrincipalName": upn,
+        "passwordProfile": {"password": "Bulk!Passw0rd%04d" % n, "forceChangePasswordNextSignIn": True}}}
+        for n, upn in enumerate(upns)]
+    assert all(r.ok for r in graph.batch(requests))
+    return upns
+
+
 def group_task(base=None, **options):
     """An aad_group task named "group": the options of `base`, then the keyword options over them."""
     merged = dict(base or {})
@@ -214,13 +226,7 @@ def test_members_add_remove_set_and_nested_groups(graph, run_play):
 
 
 def test_1200_members_in_one_task_with_at_most_5_writes(graph, run_play, sandbox):
-    requests = [{"method": "POST", "url": "/users", "body": {
-        "accountEnabled": True, "displayName": "Bulk %04d" % n, "mailNickname": "bulk%04d" % n,
-        "userPrincipalName": "bulk%04d@contoso.com" % n,
-        "passwordProfile": {"password": "Bulk!Passw0rd%04d" % n, "forceChangePasswordNextSignIn": True}}}
-        for n in range(1200)]
-    assert all(r.ok for r in graph.batch(requests))
-    upns = ["bulk%04d@contoso.com" % n for n in range(1200)]
+    upns = create_users(graph, "bulk", 1200)
 
     sandbox.reset_counters()
     created = run_play([group_task(display_name="Everyone Bulk", members={"set": upns})]).task("group")
@@ -298,3 +304,32 @@ def test_info_output_feeds_back_unchanged(graph, run_play):
     assert group["description"] == "Export me"
     again = run_play([group_task(group)]).task("group")
     assert again.status == "ok"
+
+
+def test_a_no_op_of_45_groups_reads_their_members_20_groups_a_request_and_no_user(graph, run_play, sandbox):
+    """Members come 20 groups to a $batch ($top=999), and the member references resolve from them: a
+    no-op of 45 groups makes ceil(45/20) = 3 member reads and reads no user (60 distinct members would
+    otherwise be one full list read of the users)."""
+    create_users(graph, "noop", 60)
+    groups = [{"display_name": "Noop Group %02d" % g,
+               "members": {"set": ["noop%04d@contoso.com" % ((g + k) % 60) for k in range(8)]}} for g in range(45)]
+    task = {"name": "groups", "register": "out", "m365.cloud_identity.aad_group": {"groups": groups}}
+    assert run_play([task]).task("groups").result["summary"]["created"] == 45
+
+    for check in (True, False):
+        sandbox.reset_counters()
+        again = run_play([task], check=check).task("groups").result
+        http = sandbox.counters()["http"]
+        assert again["summary"]["unchanged"] == 45 and http["write"] == 0
+        assert not [route for route in http["by_route"] if route.startswith("GET /v1.0/users")], http["by_route"]
+        assert http["by_route"] == {"GET /v1.0/groups": 1, "POST /v1.0/$batch": 3}, http["by_route"]
+        assert http["by_module"] == {"aad_group": 4}
+
+    # One member removed behind Ansible's back is added again, without reading every user.
+    group = one_group(graph, "Noop Group 00")
+    graph.delete("/groups/%s/members/%s/$ref" % (group["id"], graph.get("/users/noop0000@contoso.com")["id"]))
+    sandbox.reset_counters()
+    fixed = run_play([task]).task("groups").result
+    assert fixed["summary"]["updated"] == 1
+    assert member_names(graph, group["id"]) == sorted("noop%04d@contoso.com" % k for k in range(8))
+    assert sandbox.counters()["http"]["by_route"].get("GET /v1.0/users", 0) <= 1

@@ -260,3 +260,35 @@ def test_small_list_form_reports_each_item(graph, run_play):
     two = get_user(graph, "list.two@contoso.com")
     assert two["usageLocation"] == "FR" and manager_of(graph, two["id"]) == "list.one@contoso.com"
     assert get_user(graph, "list.bad@contoso.com") is None
+
+
+def test_a_no_op_reads_the_managers_of_300_users_in_one_request(graph, run_play, sandbox, tmp_path):
+    """Managers come with the users ($filter=id in (15 ids) and $expand=manager, 20 filters to a $batch):
+    320 managed users cost ceil(320/300) = 2 requests, where one GET per user cost 320 (16 batches)."""
+    managed = 320
+    items = [{"user_principal_name": "mboss@contoso.com", "display_name": "Manager Boss", "manager": ""}]
+    items += [{"user_principal_name": "mreport%03d@contoso.com" % n, "display_name": "Report %d" % n,
+               "manager": "mboss@contoso.com" if n % 2 else SEEDED_ADMIN} for n in range(managed - 1)]
+    task = {"name": "users", "register": "out",
+            "m365.cloud_identity.aad_user": {"usage_location": "US", "users": items,
+                                             "password_file": str(tmp_path / "passwords.jsonl")}}
+    assert run_play([task]).task("users").result["summary"]["created"] == managed
+    report = get_user(graph, "mreport001@contoso.com")
+    assert manager_of(graph, report["id"]) == "mboss@contoso.com"
+
+    sandbox.reset_counters()
+    again = run_play([task]).task("users").result
+    http = sandbox.counters()["http"]
+    assert again["summary"]["unchanged"] == managed
+    assert http["write"] == 0
+    assert "GET /v1.0/users/{id}/manager" not in http["by_route"], http["by_route"]
+    assert http["by_route"].get("POST /v1.0/$batch") == 2, http["by_route"]
+    assert http["by_module"] == {"aad_user": http["total"]}
+
+    # A manager changed behind Ansible's back shows, with its name, in a check-mode diff.
+    graph.request("PUT", "/users/%s/manager/$ref" % report["id"],
+                  json={"@odata.id": "%s/directoryObjects/%s" % (graph.base_url, get_user(graph, SEEDED_ADMIN)["id"])})
+    drift = run_play([task], check=True, diff=True).task("users").result
+    changed = [r for r in drift["results"] if r["action"] == "updated"]
+    assert [r["key"] for r in changed] == ["mreport001@contoso.com"]
+    assert changed[0]["diff"] == {"before": {"manager": SEEDED_ADMIN}, "after": {"manager": "mboss@contoso.com"}}

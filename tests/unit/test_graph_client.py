@@ -662,3 +662,45 @@ def test_certificate_without_key_is_rejected(tmp_path):
     client = gc.GraphClient("t", "c", client_certificate_path=str(path))
     with pytest.raises(gc.GraphError, match="both the private key and the certificate"):
         client._access_token()
+
+
+class PagedCollections(object):
+    """Collections of 25 objects served 10 a page through $batch; `/groups/gone/members` is 404."""
+
+    base_url = BASE
+
+    def __init__(self):
+        self.batches = []
+
+    def batch(self, requests_):
+        self.batches.append([r["url"] for r in requests_])
+        results = []
+        for request in requests_:
+            path, _, query = request["url"].partition("?")
+            if path == "/groups/gone/members":
+                results.append(gc.BatchResult(request["id"], 404, {"error": {"code": "Request_ResourceNotFound",
+                                                                             "message": "gone"}}))
+                continue
+            start = int(query.split("$skiptoken=")[1]) if "$skiptoken=" in query else 0
+            body = {"value": [{"id": "%s-%d" % (path, n)} for n in range(start, min(start + 10, 25))]}
+            if start + 10 < 25:
+                body["@odata.nextLink"] = "%s%s?$top=10&$skiptoken=%d" % (BASE, path, start + 10)
+            results.append(gc.BatchResult(request["id"], 200, body))
+        return results
+
+
+def test_list_each_batches_first_pages_then_each_next_link_and_reports_errors_per_path():
+    graph = PagedCollections()
+    paths = ["/groups/%d/members" % n for n in range(21)] + ["/groups/gone/members"]
+    answers = gc.list_each(graph, paths, select=["id", "userPrincipalName"], top=10)
+    assert [len(a) for a in answers[:21]] == [25] * 21
+    assert answers[0][-1] == {"id": "/groups/0/members-24"}
+    assert isinstance(answers[21], gc.GraphError) and answers[21].status == 404
+    # Three rounds: 22 first pages, then the 21 second and the 21 third (GraphClient.batch sends 20 a call).
+    assert [len(b) for b in graph.batches] == [22, 21, 21]
+    assert graph.batches[0][0] == "/groups/0/members?$select=id,userPrincipalName&$top=10"
+
+
+def test_query_url_quotes_filter_values_for_a_batch_item():
+    url = gc.query_url("/users", {"$filter": "id in ('a b', 'c')", "$expand": "manager($select=id)"})
+    assert url == "/users?$filter=id%20in%20('a%20b',%20'c')&$expand=manager($select=id)"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import re
+from urllib.parse import unquote
 from pathlib import Path
 
 import pytest
@@ -299,3 +301,49 @@ def test_group_licences_still_processing_after_the_wait_are_reported_so():
     assert result["action"] == "updated"
     assert result["object"]["license_processing_state"] == "QueuedForProcessing"
     assert sum(sleeps) <= 30
+
+
+class PagedUsersGraph:
+    """A tenant of `size` users: the full list in pages of 999, or keyed `id in` reads through $batch."""
+
+    base_url = "https://graph.microsoft.com/v1.0"
+
+    def __init__(self, size):
+        self.users = [{"id": "00000000-0000-0000-0000-%012d" % n, "userPrincipalName": "u%05d@contoso.com" % n}
+                      for n in range(size)]
+        self.requests = []
+
+    def get(self, path, params=None, **kwargs):
+        assert path == "/users" and params["$top"] == 999
+        self.requests.append("page 1")
+        more = {"@odata.nextLink": self.base_url + "/users?$skiptoken=x"} if len(self.users) > 999 else {}
+        return dict(value=self.users[:999], **more)
+
+    def list(self, path, **kwargs):
+        assert "skiptoken" in path
+        self.requests.extend("page %d" % (n + 2) for n in range(-(-(len(self.users) - 999) // 999)))
+        return self.users[999:]
+
+    def batch(self, requests):
+        from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import BatchResult
+        self.requests.extend("batch" for _ in range(-(-len(requests) // 20)))
+        results = []
+        for request in requests:
+            wanted = set(re.findall(r"'([^']+)'", unquote(request["url"])))
+            results.append(BatchResult(request["id"], 200, {"value": [u for u in self.users if u["id"] in wanted]}))
+        return results
+
+
+@pytest.mark.parametrize("tenant, targets, requests", [
+    (1100, 1000, ["page 1", "page 2"]),       # nearly everyone: finishing the list is cheapest
+    (10000, 1000, ["page 1", "batch", "batch", "batch"]),  # 1 in 10: the other 900 by key, 300 a request
+    (10000, 46, ["page 1", "batch"]),
+])
+def test_licence_targets_are_read_by_whichever_costs_fewer_requests(tenant, targets, requests):
+    from ansible_collections.m365.cloud_identity.plugins.module_utils.licenses import TargetReader
+    graph = PagedUsersGraph(tenant)
+    step = tenant // targets
+    refs = [graph.users[n * step]["id"] for n in range(targets)]
+    found = TargetReader(graph).users(refs)
+    assert [found[r]["id"] for r in refs] == refs
+    assert graph.requests == requests

@@ -148,6 +148,23 @@ def test_counters_count_http_requests_and_graph_operations(raw, sandbox):
     assert sandbox.reset_counters()["http"]["total"] == 0
 
 
+def test_counters_count_requests_per_module_named_in_the_user_agent(raw, sandbox):
+    raw.refresh_token()
+    sandbox.reset_counters()
+    agent = lambda module: {"User-Agent": "m365.cloud_identity/0.1.0 %s" % module}
+    raw.call("GET", "/users", headers=agent("aad_user"))
+    raw.call("POST", "/$batch", json={"requests": [{"id": "1", "method": "GET", "url": "/organization"},
+                                                   {"id": "2", "method": "GET", "url": "/users"}]},
+             headers=agent("aad_user"))
+    raw.call("GET", "/groups", headers=agent("aad_group"))
+    raw.call("GET", "/groups", headers={"User-Agent": "m365.cloud_identity/0.1.0"})
+    raw.call("GET", "/groups")  # another client's agent
+    http = sandbox.counters()["http"]
+    # HTTP requests, a $batch counted once, as in "total".
+    assert http["by_module"] == {"aad_user": 2, "aad_group": 1, "m365.cloud_identity": 1, "other": 1}
+    assert http["total"] == 5
+
+
 def test_a_lost_response_fault_applies_the_write_then_drops_the_answer(raw, sandbox, restore_config):
     """The response is lost AFTER the write was applied and committed (issue 10), unlike "drop"."""
     body = user_body()

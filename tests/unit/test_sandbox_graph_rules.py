@@ -377,3 +377,45 @@ def test_7_13_visibility(raw):
     team = created(raw.call("POST", "/groups", json=group_body("unified")))
     error_of(raw.call("PATCH", "/groups/%s" % team["id"], json={"visibility": "HiddenMembership"}), 400,
              "Request_BadRequest")
+
+
+# -- reads: in-value limit, $expand on a list, member pages (docs/graph-rules.md) -------------------------------
+
+def test_an_in_filter_takes_at_most_15_values_unless_the_query_is_advanced(raw):
+    ids = [str(uuid.uuid4()) for _ in range(16)]
+    quoted = lambda values: "id in (%s)" % ", ".join("'%s'" % v for v in values)
+    assert raw.call("GET", "/users", params={"$filter": quoted(ids[:15])}).status_code == 200
+    error = error_of(raw.call("GET", "/users", params={"$filter": quoted(ids)}), 400, "Request_UnsupportedQuery")
+    assert "16. Max allowed: 15" in error["message"]
+    advanced = raw.call("GET", "/users", params={"$filter": quoted(ids), "$count": "true"},
+                        headers={"ConsistencyLevel": "eventual"})
+    assert advanced.status_code == 200, advanced.text
+
+
+def test_a_users_manager_is_expanded_on_a_filtered_list_and_such_pages_hold_100(raw):
+    boss, managed, alone = (created(raw.call("POST", "/users", json=user_body())) for _ in range(3))
+    assert raw.call("PUT", "/users/%s/manager/$ref" % managed["id"], json=ref(raw.sandbox, boss["id"])).status_code == 204
+    answer = raw.call("GET", "/users", params={
+        "$filter": "id in ('%s', '%s')" % (managed["id"], alone["id"]), "$select": "id",
+        "$expand": "manager($select=id,userPrincipalName)"})
+    assert answer.status_code == 200, answer.text
+    by_id = dict((u["id"], u) for u in answer.json()["value"])
+    assert by_id[managed["id"]]["manager"] == {"@odata.type": "#microsoft.graph.user", "id": boss["id"],
+                                               "userPrincipalName": boss["userPrincipalName"]}
+    assert "manager" not in by_id[alone["id"]]  # Graph leaves out an empty single-valued navigation
+    error_of(raw.call("GET", "/users", params={"$expand": "nosuchthing"}), 400, "Request_BadRequest")
+    error_of(raw.call("GET", "/users", params={"$expand": "manager($select=nosuchproperty)"}), 400, "Request_BadRequest")
+    existing = len(raw.call("GET", "/users", params={"$select": "id", "$top": 999}).json()["value"])
+    for _ in range(max(0, 101 - existing)):
+        created(raw.call("POST", "/users", json=user_body()))
+    page = raw.call("GET", "/users", params={"$select": "id", "$top": 999, "$expand": "manager"}).json()
+    assert len(page["value"]) == 100 and "@odata.nextLink" in page  # $top=999 or not: 100 with $expand
+    assert len(raw.call("GET", "/users", params={"$select": "id", "$top": 999}).json()["value"]) > 100
+
+
+def test_a_groups_members_come_999_to_a_page_at_most(raw):
+    group = created(raw.call("POST", "/groups", json=group_body()))
+    base = "/groups/%s/members" % group["id"]
+    assert raw.call("GET", base, params={"$top": 999, "$select": "id,userPrincipalName"}).status_code == 200
+    error = error_of(raw.call("GET", base, params={"$top": 1000}), 400, "Request_BadRequest")
+    assert "between 1 and 999" in error["message"]

@@ -81,6 +81,10 @@ class FakeGraph(object):
             found = list(self.groups.values())
         elif path == "/directory/deletedItems/microsoft.graph.user":
             found = list(self.deleted.values())
+        elif path.endswith("/memberOf"):
+            status, body = self._serve("GET", path, None)
+            assert status == 200, body
+            return body["value"]
         else:
             raise AssertionError("unexpected list " + path)
         if filter:
@@ -88,7 +92,15 @@ class FakeGraph(object):
             prop, values = re.match(r"(\w+) in \((.*)\)$", filter).groups()
             wanted = set(v.strip().strip("'").lower() for v in values.split(","))
             found = [doc for doc in found if str(doc.get(prop) or "").lower() in wanted]
+        if path == "/users" and (params or {}).get("$expand"):
+            assert params["$expand"].startswith("manager("), params
+            assert len(found) <= 100, "Graph pages $expand on directory objects at 100"
+            return [dict(doc, **self._expanded_manager(doc)) for doc in found]
         return [dict(doc) for doc in found]
+
+    def _expanded_manager(self, doc):
+        manager = self.users.get(self.managers.get(doc["id"], ""))
+        return {"manager": {"id": manager["id"], "userPrincipalName": manager["userPrincipalName"]}} if manager else {}
 
     def get(self, path, params=None, headers=None, retry_not_found=0):
         status, body = self._serve("GET", path, None)

@@ -185,7 +185,13 @@ def visible_users(tenant):
 async def list_users(request):
     require(request, *READ)
     user_hr.require_for_select(request)
-    return collection_response(request, "user", visible_users(tenant_of(request)), "users")
+    return collection_response(request, "user", visible_users(tenant_of(request)), "users",
+                               expansions={"manager": ("user", _manager_of)})
+
+
+def _manager_of(tenant, user):
+    """The user's manager, for $expand=manager (None when it has none)."""
+    return tenant.users.get(user.get("_manager") or "")
 
 
 async def count_users(request):
