@@ -903,6 +903,18 @@ def _items_to_retry(items, answered):
     return [item for item in items if item["id"].lower() in retry]
 
 
+def batch_items(client, result):
+    """The items a collection read sent in a ``$batch`` answered, with its further pages (followed by
+    ``@odata.nextLink``); raises the read's error."""
+    if not result.ok:
+        raise result.error
+    body = result.body or {}
+    items = list(body.get("value", []))
+    if body.get("@odata.nextLink"):
+        items.extend(client.list(body["@odata.nextLink"], top=None))
+    return items
+
+
 def list_each(client, paths, select=None, top=999):
     """Every item of several collections with few requests: first pages 20 to a ``$batch``, then each
     collection's ``@odata.nextLink`` in the next round's batches, until none is left.

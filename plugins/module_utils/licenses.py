@@ -25,7 +25,13 @@ import time
 from ansible_collections.m365.cloud_identity.plugins.module_utils import sku_reference
 from ansible_collections.m365.cloud_identity.plugins.module_utils import engine
 from ansible_collections.m365.cloud_identity.plugins.module_utils.engine import Plan, Sender, Write
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import BATCH_LIMIT, list_each, quote_key
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import (
+    BATCH_LIMIT,
+    batch_items,
+    list_each,
+    query_url,
+    quote_key,
+)
 from ansible_collections.m365.cloud_identity.plugins.module_utils.results import failed_item, item_result
 from ansible_collections.m365.cloud_identity.plugins.module_utils.references import (
     IN_CHUNK,
@@ -35,12 +41,14 @@ from ansible_collections.m365.cloud_identity.plugins.module_utils.references imp
     chunks,
     in_filter,
     is_object_id,
+    send_reads,
     unique,
 )
 
 
 SKU_SELECT = ["skuId", "skuPartNumber", "capabilityStatus", "appliesTo", "prepaidUnits", "consumedUnits",
               "servicePlans"]
+SKU_URL = query_url("/subscribedSkus", {"$select": ",".join(SKU_SELECT)})
 USER_SELECT = ["id", "userPrincipalName", "displayName", "usageLocation", "assignedLicenses",
                "licenseAssignmentStates"]
 GROUP_SELECT = ["id", "displayName", "uniqueName", "assignedLicenses", "securityEnabled"]
@@ -476,30 +484,74 @@ class TargetReader:
 
     def __init__(self, client):
         self.client = client
-        self.directory = Directory(client)
+        self.directory = Directory(client, group_select=GROUP_SELECT)
 
     def users(self, refs):
-        """{ref: user or LicenseError} for user references (id, UPN or mail).
+        """{ref: user or LicenseError} for user references (id, UPN or mail)."""
+        return self.read(refs, [])[0]
 
-        Many references: the first page of the full list, then whichever costs fewer requests for the
-        rest, the remaining pages (estimated from the share of references the first page held) or keyed
-        reads (IN_CHUNK to a filter, 20 filters to a $batch). Few: keyed reads only.
+    def groups(self, refs):
+        """{ref: group or LicenseError} for group references (id, uniqueName, displayName)."""
+        return self.read([], refs)[1]
+
+    def read(self, user_refs, group_refs, members=False, first=()):
+        """Users, groups and (with ``members``) the groups' direct user members, in two rounds of reads.
+
+        1. One ``$batch`` (more only past 20 reads) of reads that need nothing else: ``first``, the
+           caller's own ((request, take(result)) pairs, the SKUs say), the first page of the full user
+           list when there are many user references, the groups by id and unique name, and keyed reads
+           of the users (the last ones, when there are many) in the batch's spare slots.
+        2. The users still missing, by whichever costs fewer requests, the rest of the full list
+           (estimated from the share of references the first page held) or keyed reads (IN_CHUNK to a
+           filter, 20 filters to a $batch), in the same batches as the members of the groups found.
+
+        Returns (users {ref: user or LicenseError}, groups {ref: group or LicenseError},
+        members {group id: [user]}).
         """
+        wanted = unique(user_refs)
         found = {}
-        wanted = unique(refs)
+        on_first_page = {}
+        next_link = []
+
+        def take_first_page(result):
+            if not result.ok:
+                raise result.error
+            body = result.body or {}
+            _match_users(body.get("value", []), wanted, on_first_page)
+            if body.get("@odata.nextLink"):
+                next_link.append(body["@odata.nextLink"])
+
+        reads = list(first)
         if len(wanted) > FULL_READ_THRESHOLD:
-            page = self.client.get("/users", params={"$select": ",".join(USER_SELECT), "$top": 999}) or {}
-            _match_users(page.get("value", []), wanted, found)
-            rest = [r for r in wanted if r not in found]
-            next_link = page.get("@odata.nextLink")
-            if next_link and rest and _pages_left(len(wanted), len(found)) <= keyed_requests(len(rest)):
-                _match_users(self.client.list(next_link, top=None), rest, found)
-        rest = [r for r in wanted if r not in found]
-        ids = [r for r in rest if is_object_id(r)]
-        names = [r for r in rest if not is_object_id(r)]
-        reads = [("/users", {"$filter": in_filter(prop, chunk)})
-                 for prop, values in (("id", ids), ("userPrincipalName", names)) for chunk in chunks(values, IN_CHUNK)]
-        for answer in list_each(self.client, reads, select=USER_SELECT) if reads else []:
+            url = query_url("/users", {"$select": ",".join(USER_SELECT), "$top": 999})
+            reads.append(({"method": "GET", "url": url}, take_first_page))
+        try:
+            reads += self.directory.group_reads(group_refs)
+        except ReferenceError:
+            pass  # an invalid reference, reported per reference below
+        keyed = _keyed_user_reads(wanted)
+        # Many references: the batch's spare slots (free: the batch is sent anyway) read the last ones by key,
+        # those the first page is least likely to hold when the list follows the order users were created in.
+        spare = len(keyed) if len(wanted) <= FULL_READ_THRESHOLD else (-len(reads)) % BATCH_LIMIT
+        early = keyed[max(0, len(keyed) - spare):]
+        for _chunk, (path, params) in early:
+            reads.append(({"method": "GET", "url": query_url(path, dict(params, **{"$top": 999}))},
+                          lambda result: _match_users(batch_items(self.client, result), wanted, found)))
+        # References a keyed read answered (found or not) are not read by key again.
+        looked_up = set(ref for chunk, _read in early for ref in chunk)
+        send_reads(self.client, reads)
+
+        found.update(on_first_page)
+        rest = [r for r in wanted if r not in found and r not in looked_up]
+        if next_link and rest and _pages_left(len(wanted), len(on_first_page)) <= keyed_requests(len(rest)):
+            _match_users(self.client.list(next_link[0], top=None), rest, found)
+            rest = [r for r in rest if r not in found]
+
+        groups = self._resolve_groups(group_refs)
+        group_ids = unique(g["id"] for g in groups.values() if not isinstance(g, Exception)) if members else []
+        keyed = _keyed_user_reads(rest)
+        answers = list_each(self.client, [read for _chunk, read in keyed] + _member_reads(group_ids), select=None)
+        for answer in answers[:len(keyed)]:
             if isinstance(answer, Exception):
                 raise answer
             _match_users(answer, rest, found)
@@ -507,6 +559,21 @@ class TargetReader:
         for ref in wanted:
             if ref not in found:
                 found[ref] = self._user_by_reference(ref)
+        return found, groups, _members_by_group(group_ids, answers[len(keyed):])
+
+    def _resolve_groups(self, refs):
+        """{ref: group or LicenseError}: from what the first round read, and display names read now."""
+        found = {}
+        refs = unique(refs)
+        try:
+            self.directory.groups(refs)  # every reference in one go; a miss is reported per reference below
+        except ReferenceError:
+            pass
+        for ref in refs:
+            try:
+                found[ref] = self.directory.group(ref)
+            except ReferenceError as error:
+                found[ref] = LicenseError(str(error))
         return found
 
     def _user_by_reference(self, ref):
@@ -516,48 +583,37 @@ class TargetReader:
             return LicenseError(str(error))
         return self.client.get("/users/%s" % quote_key(user["id"]), params={"$select": ",".join(USER_SELECT)})
 
-    def groups(self, refs):
-        """{ref: group or LicenseError} for group references (id, uniqueName, displayName)."""
-        found = {}
-        resolved = {}
-        refs = unique(refs)
-        try:
-            self.directory.groups(refs)  # every reference in one go; a miss is reported per reference below
-        except ReferenceError:
-            pass
-        for ref in refs:
-            try:
-                resolved[ref] = self.directory.group(ref)["id"]
-            except ReferenceError as error:
-                found[ref] = LicenseError(str(error))
-        ids = sorted(set(resolved.values()))
-        by_id = {}
-        reads = [("/groups", {"$filter": in_filter("id", chunk)}) for chunk in chunks(ids, IN_CHUNK)]
-        for answer in list_each(self.client, reads, select=GROUP_SELECT) if reads else []:
-            if isinstance(answer, Exception):
-                raise answer
-            by_id.update((group["id"], group) for group in answer)
-        for ref, group_id in resolved.items():
-            found[ref] = by_id.get(group_id) or LicenseError("No group found for '%s'" % ref)
-        return found
-
     def members(self, group_id):
         """The group's direct user members with their licence states."""
         return self.members_of([group_id])[group_id]
 
     def members_of(self, group_ids):
-        """{group id: its direct user members with their licence states}, 20 groups to a $batch.
-
-        Group-based licensing applies to direct members only (no nesting).
-        """
+        """{group id: its direct user members with their licence states}, 20 groups to a $batch."""
         group_ids = unique(group_ids)
-        paths = ["/groups/%s/members" % quote_key(group_id) for group_id in group_ids]
-        found = {}
-        for group_id, answer in zip(group_ids, list_each(self.client, paths, select=MEMBER_SELECT)):
-            if isinstance(answer, Exception):
-                raise answer
-            found[group_id] = [m for m in answer if m.get("@odata.type", USER_TYPE) == USER_TYPE]
-        return found
+        return _members_by_group(group_ids, list_each(self.client, _member_reads(group_ids)) if group_ids else [])
+
+
+def _keyed_user_reads(refs):
+    """(references, (path, params)) reads of users by id or UPN, IN_CHUNK references to a filter."""
+    ids = [r for r in refs if is_object_id(r)]
+    names = [r for r in refs if not is_object_id(r)]
+    return [(chunk, ("/users", {"$filter": in_filter(prop, chunk), "$select": ",".join(USER_SELECT)}))
+            for prop, values in (("id", ids), ("userPrincipalName", names)) for chunk in chunks(values, IN_CHUNK)]
+
+
+def _member_reads(group_ids):
+    # Group-based licensing applies to direct members only (no nesting).
+    return [("/groups/%s/members" % quote_key(group_id), {"$select": ",".join(MEMBER_SELECT)})
+            for group_id in group_ids]
+
+
+def _members_by_group(group_ids, answers):
+    found = {}
+    for group_id, answer in zip(group_ids, answers):
+        if isinstance(answer, Exception):
+            raise answer
+        found[group_id] = [m for m in answer if m.get("@odata.type", USER_TYPE) == USER_TYPE]
+    return found
 
 
 def keyed_requests(count):
@@ -659,6 +715,7 @@ class LicenseRun:
         self._clock = time.monotonic
         self._sleep = time.sleep
         self.catalog = None
+        self.targets = None         # (users, groups, members) as TargetReader.read returns them
         self.warnings = []
 
     def run(self, assignments):
@@ -685,7 +742,14 @@ class LicenseRun:
         return assignment
 
     def validate(self, assignments):
-        self.catalog = SkuCatalog.read(self.client)
+        """Reads the SKUs and every target together (the SKU read shares the targets' first $batch), then
+        resolves each assignment's licences against the SKUs."""
+        skus = []
+        read_skus = ({"method": "GET", "url": SKU_URL}, lambda result: skus.extend(batch_items(self.client, result)))
+        self.targets = self.reader.read([a.ref for a in assignments if a.target_type == "user"],
+                                        [a.ref for a in assignments if a.target_type == "group"],
+                                        members=True, first=[read_skus])
+        self.catalog = SkuCatalog(skus)
         self._resolve(assignments)
 
     def read(self, assignments):
@@ -726,9 +790,10 @@ class LicenseRun:
                 assignment.error = error
 
     def _read_targets(self, assignments):
+        """Gives each live assignment its target (read in validate), or the error that names a missing or
+        repeated one."""
         live = [a for a in assignments if a.error is None]
-        users = self.reader.users([a.ref for a in live if a.target_type == "user"])
-        groups = self.reader.groups([a.ref for a in live if a.target_type == "group"])
+        users, groups, members = self.targets
         seen = {}
         for assignment in live:
             target = (users if assignment.target_type == "user" else groups)[assignment.ref]
@@ -742,10 +807,9 @@ class LicenseRun:
                 continue
             seen[identity] = assignment.ref
             assignment.target = target
-        groups = [a for a in live if a.error is None and a.target_type == "group"]
-        members = self.reader.members_of([a.target["id"] for a in groups]) if groups else {}
-        for assignment in groups:
-            assignment.members = members[assignment.target["id"]]
+        for assignment in live:
+            if assignment.error is None and assignment.target_type == "group":
+                assignment.members = members[assignment.target["id"]]
 
     def _plan(self, assignments):
         for assignment in assignments:

@@ -24,7 +24,13 @@ __metaclass__ = type
 import re
 import time
 
-from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import GraphError, list_each, quote_key
+from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import (
+    GraphError,
+    batch_items,
+    list_each,
+    query_url,
+    quote_key,
+)
 from ansible_collections.m365.cloud_identity.plugins.module_utils.relations import alternate_key_path, odata_literal
 from ansible_collections.m365.cloud_identity.plugins.module_utils import validation
 
@@ -105,16 +111,26 @@ def read_domains(client):
     return verified, (default[0] if default else None)
 
 
+def send_reads(client, reads):
+    """Send (``$batch`` request, take(result)) reads, 20 to a ``$batch``, and give each its answer."""
+    requests = [dict(request, id=str(n)) for n, (request, _take) in enumerate(reads)]
+    for (_request, take), result in zip(reads, client.batch(requests) if requests else []):
+        take(result)
+
+
 class Directory:
     """Resolves and caches users and groups for one module run."""
 
-    def __init__(self, client):
+    def __init__(self, client, group_select=None):
         self.client = client
+        # A caller that needs more of each group (licences: assignedLicenses) widens what every read selects.
+        self.group_select = unique(GROUP_SELECT + list(group_select or []))
         self._users = {}            # id -> user
         self._user_keys = {}        # lower(upn) / lower(mail) -> id
         self._groups = {}           # id -> group
         self._group_unique = {}     # lower(uniqueName) -> id
         self._group_names = {}      # lower(displayName) -> [ids]
+        self._no_unique_name = set()  # lower(name) that GET /groups(uniqueName=...) answered 404
         self._all_users = False
         self._all_groups = False
 
@@ -280,7 +296,7 @@ class Directory:
 
     def read_all_groups(self, select=None):
         """One list read of every group; returns them (the module reuses the list)."""
-        groups = self.client.list("/groups", select=select or GROUP_SELECT)
+        groups = self.client.list("/groups", select=select or self.group_select)
         self.add_groups(groups, complete=True)
         return groups
 
@@ -308,26 +324,44 @@ class Directory:
     def _read_groups(self, refs):
         ids = [r for r in refs if is_object_id(r)]
         names = [r for r in refs if not is_object_id(r)]
-        self._read_filtered("/groups", GROUP_SELECT, [("id", ids)], self.add_groups)
-        self._read_unique_names(names)
+        self._read_filtered("/groups", self.group_select, [("id", ids)], self.add_groups)
+        send_reads(self.client, self.unique_name_reads([n for n in names if n.lower() not in self._no_unique_name]))
         # A display name must be read even when a uniqueName matched nothing,
         # and always in full: an ambiguity is only visible with every match.
         by_name = [r for r in names if not self._group_unique.get(r.lower())]
         # Composed and decomposed spellings ("Café") are one name: ask for both forms.
         by_name = unique(form for r in by_name for form in validation.spellings(r))
-        self._read_filtered("/groups", GROUP_SELECT, [("displayName", by_name)], self.add_groups)
+        self._read_filtered("/groups", self.group_select, [("displayName", by_name)], self.add_groups)
 
-    def _read_unique_names(self, names):
-        """GET /groups(uniqueName='x') for each name, 20 to a $batch: uniqueName is an alternate key
+    def group_reads(self, refs):
+        """The first reads that resolve group references, as (``$batch`` request, take(result)) pairs for a
+        caller that sends them along with its own independent reads: ids by ``id in`` filters, other
+        references by unique name. :meth:`groups` then reads only what these left open (display names)."""
+        refs = [r for r in _unique(refs) if not self.knows_group(r)]
+        ids = [r for r in refs if is_object_id(r)]
+        reads = [({"method": "GET", "url": query_url("/groups", {"$filter": in_filter("id", chunk),
+                                                                 "$select": ",".join(self.group_select)})},
+                  lambda result: self.add_groups(batch_items(self.client, result)))
+                 for chunk in chunks(ids, IN_CHUNK)]
+        return reads + self.unique_name_reads([r for r in refs if not is_object_id(r)])
+
+    def unique_name_reads(self, names):
+        """GET /groups(uniqueName='x') for each name, as (request, take) pairs: uniqueName is an alternate key
         that Graph does not filter on (FIDELITY 7.2). A 404 means no group has that unique name."""
-        path = "%s?$select=" + ",".join(GROUP_SELECT)
-        requests = [{"id": str(n), "method": "GET", "url": path % alternate_key_path("groups", "uniqueName", name)}
-                    for n, name in enumerate(names)]
-        for result in (self.client.batch(requests) if requests else []):
-            if result.ok:
-                self.add_groups([result.body])
-            elif result.status != 404:
-                raise result.error
+        path = "%s?$select=" + ",".join(self.group_select)
+
+        def taker(name):
+            def take(result):
+                if result.ok:
+                    self.add_groups([result.body])
+                elif result.status == 404:
+                    self._no_unique_name.add(name.lower())
+                else:
+                    raise result.error
+            return take
+
+        return [({"method": "GET", "url": path % alternate_key_path("groups", "uniqueName", name)}, taker(name))
+                for name in names]
 
     # ---- users or groups (members, owners) ---------------------------------
 

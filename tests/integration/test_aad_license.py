@@ -175,7 +175,8 @@ def test_bulk_writes_in_one_batch_and_reports_per_item(run_play, sandbox, graph,
     assert missing in out["results"][3]["error"]
     counters = sandbox.counters()
     assert counters["http"]["write"] == 1
-    assert counters["http"]["by_route"].get("POST /v1.0/$batch") == 1
+    # Two $batch calls: one for the reads (the SKUs and the four users together), one for the three writes.
+    assert counters["http"]["by_route"].get("POST /v1.0/$batch") == 2
     assert all(direct_licences(graph, u["userPrincipalName"]) == {E3: []} for u in users)
 
 
@@ -250,3 +251,52 @@ def test_license_info_reports_seats_and_plans(run_play, graph):
     assert (e3["enabled"], e3["consumed"]) == (listed["prepaidUnits"]["enabled"], listed["consumedUnits"])
     assert e3["free"] == e3["enabled"] - e3["consumed"]
     assert {"name": "SWAY", "plan_id": SWAY} in [{"name": p["name"], "plan_id": p["plan_id"]} for p in e3["plans"]]
+
+
+# ---- scale ------------------------------------------------------------------------------------------------
+
+
+def create_licensable_users(graph, prefix, count):
+    """`count` users with a usage location, created 20 to a $batch; returns their UPNs."""
+    upns = ["%s%04d@contoso.com" % (prefix, n) for n in range(count)]
+    assert all(r.ok for r in graph.batch([{"method": "POST", "url": "/users", "body": {
+        "accountEnabled": True, "displayName": upn.split("@")[0], "mailNickname": upn.split("@")[0],
+        "userPrincipalName": upn, "usageLocation": "US",
+        "passwordProfile": {"password": "Bulk!Passw0rd%04d" % n, "forceChangePasswordNextSignIn": True}}}
+        for n, upn in enumerate(upns)]))
+    return upns
+
+
+def test_a_no_op_of_1000_users_and_5_groups_stays_within_the_request_bound(run_play, sandbox, graph, tenant):
+    """Issue 13's bound, ceil(N/999)+3 requests for N = 1,005 licence targets, is 5: the SKUs, the first page
+    of the users, the groups by unique name and keyed user reads in its spare slots share one $batch; the other
+    users (the rest of the list or by key, whichever is cheaper) then share the next with the groups' members."""
+    upns = create_licensable_users(graph, "lic", 1200)
+    licensed = [upn for n, upn in enumerate(upns) if n % 6]   # 1,000 of the 1,200
+    groups = [tenant.group([graph.get("/users/%s" % upns[6 * g + k]) for k in range(3)]) for g in range(5)]
+    seats(sandbox, "EMSPREMIUM", free=len(licensed))
+    seats(sandbox, "SPE_E3", free=20)
+    task = license_task(assignments=[{"user": upn, "licenses": {"set": ["EMSPREMIUM"]}} for upn in licensed]
+                        + [{"group": g["uniqueName"], "licenses": {"add": ["SPE_E3"]}} for g in groups])
+    assert result(run_play([task]))["summary"]["updated"] == 1005
+    bound = -(-1005 // 999) + 3
+
+    for check in (True, False):
+        sandbox.reset_counters()
+        again = result(run_play([task], check=check))
+        http = sandbox.counters()["http"]
+        assert again["summary"]["unchanged"] == 1005 and http["write"] == 0
+        assert http["total"] <= bound, http["by_route"]
+        assert http["by_module"] == {"aad_license": http["total"]}
+
+    # A licence removed behind Ansible's back shows in a check-mode diff, at the same cost.
+    user = graph.get("/users/%s" % licensed[-1])
+    graph.post("/users/%s/assignLicense" % user["id"], json={"addLicenses": [], "removeLicenses": [EMS_E5]})
+    sandbox.reset_counters()
+    drift = result(run_play([task], check=True, diff=True))
+    changed = [r for r in drift["results"] if r["action"] == "updated"]
+    assert [r["key"] for r in changed] == [licensed[-1]]
+    assert changed[0]["diff"]["before"] == {"licenses": []}
+    assert changed[0]["diff"]["after"] == {"licenses": [{"sku": "EMSPREMIUM", "disabled_plans": []}]}
+    http = sandbox.counters()["http"]
+    assert http["write"] == 0 and http["total"] <= bound
