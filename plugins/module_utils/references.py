@@ -130,7 +130,7 @@ class Directory:
         self._groups = {}           # id -> group
         self._group_unique = {}     # lower(uniqueName) -> id
         self._group_names = {}      # lower(displayName) -> [ids]
-        self._no_unique_name = set()  # lower(name) that GET /groups(uniqueName=...) answered 404
+        self._no_unique_name = set()  # lower(name) group_reads found no group for, until groups() runs
         self._all_users = False
         self._all_groups = False
 
@@ -326,6 +326,7 @@ class Directory:
         names = [r for r in refs if not is_object_id(r)]
         self._read_filtered("/groups", self.group_select, [("id", ids)], self.add_groups)
         send_reads(self.client, self.unique_name_reads([n for n in names if n.lower() not in self._no_unique_name]))
+        self._no_unique_name.clear()  # a 404 from group_reads spares one read, not later ones (a group may be new)
         # A display name must be read even when a uniqueName matched nothing,
         # and always in full: an ambiguity is only visible with every match.
         by_name = [r for r in names if not self._group_unique.get(r.lower())]
@@ -343,11 +344,12 @@ class Directory:
                                                                  "$select": ",".join(self.group_select)})},
                   lambda result: self.add_groups(batch_items(self.client, result)))
                  for chunk in chunks(ids, IN_CHUNK)]
-        return reads + self.unique_name_reads([r for r in refs if not is_object_id(r)])
+        return reads + self.unique_name_reads([r for r in refs if not is_object_id(r)], remember_misses=True)
 
-    def unique_name_reads(self, names):
+    def unique_name_reads(self, names, remember_misses=False):
         """GET /groups(uniqueName='x') for each name, as (request, take) pairs: uniqueName is an alternate key
-        that Graph does not filter on (FIDELITY 7.2). A 404 means no group has that unique name."""
+        that Graph does not filter on (FIDELITY 7.2). A 404 means no group has that unique name;
+        ``remember_misses`` spares the next :meth:`groups` reading it again."""
         path = "%s?$select=" + ",".join(self.group_select)
 
         def taker(name):
@@ -355,7 +357,8 @@ class Directory:
                 if result.ok:
                     self.add_groups([result.body])
                 elif result.status == 404:
-                    self._no_unique_name.add(name.lower())
+                    if remember_misses:
+                        self._no_unique_name.add(name.lower())
                 else:
                     raise result.error
             return take

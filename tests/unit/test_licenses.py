@@ -356,3 +356,57 @@ def test_licence_targets_are_read_by_whichever_costs_fewer_requests(tenant, targ
     assert [found[r]["id"] for r in refs] == refs
     assert graph.requests == requests
     assert graph.keyed_reads == keyed_reads
+
+
+class GroupTargetsGraph:
+    """SKUs, a group found by unique name, one found only by display name, and their (empty) member lists."""
+
+    base_url = "https://graph.microsoft.com/v1.0"
+    by_unique = {"id": "00000000-0000-0000-0000-00000000000a", "uniqueName": "sales-eu", "displayName": "Sales EU",
+                 "securityEnabled": True, "assignedLicenses": [{"skuId": E3, "disabledPlans": []}]}
+    by_name = {"id": "00000000-0000-0000-0000-00000000000b", "uniqueName": None, "displayName": "Sales Team",
+               "securityEnabled": True, "assignedLicenses": []}
+
+    def __init__(self):
+        self.calls = []
+
+    def batch(self, requests):
+        from ansible_collections.m365.cloud_identity.plugins.module_utils.graph_client import BatchResult
+        self.calls.append(["batch"] + [unquote(r["url"]).split("?")[0] for r in requests])
+        results = []
+        for request in requests:
+            url = unquote(request["url"])
+            if url.startswith("/subscribedSkus"):
+                results.append(BatchResult(request["id"], 200, {"value": [graph_sku(E3, 25, 1)]}))
+            elif url.startswith("/groups(uniqueName='sales-eu')"):
+                results.append(BatchResult(request["id"], 200, dict(self.by_unique)))
+            elif url.startswith("/groups("):
+                results.append(BatchResult(request["id"], 404, {"error": {"code": "Request_ResourceNotFound"}}))
+            else:
+                assert url.split("?")[0].endswith("/members"), url
+                results.append(BatchResult(request["id"], 200, {"value": []}))
+        return results
+
+    def list(self, path, select=None, filter=None, **kwargs):
+        self.calls.append(["list", path, filter])
+        assert path == "/groups" and "assignedLicenses" in select
+        return [dict(self.by_name)] if "Sales Team" in filter else []
+
+
+def test_group_targets_are_read_once_with_their_licences_and_beside_the_skus():
+    from ansible_collections.m365.cloud_identity.plugins.module_utils.licenses import TargetReader
+    graph = GroupTargetsGraph()
+    skus = []
+    read_skus = ({"method": "GET", "url": "/subscribedSkus?$select=skuId"},
+                 lambda result: skus.extend(result.body["value"]))
+    users, groups, members = TargetReader(graph).read([], ["sales-eu", "Sales Team"], members=True, first=[read_skus])
+    ids = [GroupTargetsGraph.by_unique["id"], GroupTargetsGraph.by_name["id"]]
+    assert graph.calls == [
+        ["batch", "/subscribedSkus", "/groups(uniqueName='sales-eu')", "/groups(uniqueName='Sales Team')"],
+        ["list", "/groups", "displayName in ('Sales Team')"],   # its unique name is not read again
+        ["batch"] + ["/groups/%s/members" % group_id for group_id in ids],
+    ]
+    assert len(skus) == 1 and users == {}
+    assert groups["sales-eu"]["assignedLicenses"] == GroupTargetsGraph.by_unique["assignedLicenses"]
+    assert groups["Sales Team"]["id"] == GroupTargetsGraph.by_name["id"]
+    assert members == {ids[0]: [], ids[1]: []}
