@@ -211,6 +211,11 @@ def _read_spec_file(path):
             text = handle.read()
     except (IOError, OSError) as error:
         raise AnsibleFilterError("m365_tenant_file: cannot read %s (%s)" % (path, error))
+    if text.lstrip().startswith("$ANSIBLE_VAULT") or "!vault" in text:
+        # The role parses the file itself (no Ansible loader, so no vault secrets to decrypt with).
+        raise AnsibleFilterError("m365_tenant_file: %s is encrypted with Ansible Vault, which the role cannot read "
+                                 "itself; give it as variables instead (-e @%s, or vars_files) so Ansible decrypts it"
+                                 % (path, path))
     try:
         data = json.loads(text)
     except ValueError:
@@ -570,13 +575,17 @@ def _check_option(path, value, spec, problems, item=""):
     if value is None:
         if spec.get("required"):
             problems.append("%s is required: give it a value" % where)
-        return
+        return value
     wanted = spec.get("type") or "str"
     try:
-        DEFAULT_TYPE_VALIDATORS[wanted](value)
+        converted = DEFAULT_TYPE_VALIDATORS[wanted](value)
     except (TypeError, ValueError) as error:
         problems.append("%s: %s is not of type %s: %s" % (where, _short(value), wanted, error))
-        return
+        return value
+    if wanted in ("str", "list", "dict", "bool", "int") and converted is not value:
+        # As a module would see it (a number given for a name becomes text, "SPE_E3" a list of one):
+        # the stages pass the checked value on, so they never meet what Ansible would have converted.
+        value = converted
     choices = spec.get("choices")
     if choices:
         for one in (value if isinstance(value, list) else [value]):
@@ -585,8 +594,8 @@ def _check_option(path, value, spec, problems, item=""):
     elements = spec.get("elements")
     if wanted == "list" and elements:
         element_spec = dict(type=elements, options=spec.get("options"))
-        for index, element in enumerate(value if isinstance(value, list) else DEFAULT_TYPE_VALIDATORS["list"](value)):
-            _check_option("%s[%d]" % (path, index), element, element_spec, problems, _label(element) or item)
+        for index, element in enumerate(value):
+            value[index] = _check_option("%s[%d]" % (path, index), element, element_spec, problems, _label(element) or item)
     elif wanted == "dict" and spec.get("options") is not None and isinstance(value, dict):
         for key in value:
             if key not in spec["options"]:
@@ -596,9 +605,10 @@ def _check_option(path, value, spec, problems, item=""):
                     else "use one of " + ", ".join(sorted(spec["options"]))))
         for key, option in spec["options"].items():
             if key in value:
-                _check_option("%s.%s" % (path, key), value[key], option, problems, item)
+                value[key] = _check_option("%s.%s" % (path, key), value[key], option, problems, item)
             elif option.get("required"):
                 problems.append("%s: the option '%s' is required; add it" % (where, key))
+    return value
 
 
 def _label(item):

@@ -212,6 +212,8 @@ class Directory:
         ref = (ref or "").strip()
         if ref in self._users:
             return self._users[ref]
+        if ref.lower() in self._users:  # Graph's ids are lower case; a reference may not be
+            return self._users[ref.lower()]
         user_id = self._user_keys.get(ref.lower())
         return self._users.get(user_id) if user_id else None
 
@@ -398,7 +400,7 @@ class Directory:
 
     def _objects_by_id(self, ids, problems):
         found = {}
-        unknown = [i for i in ids if i not in self._users and i not in self._groups]
+        unknown = [i for i in ids if i.lower() not in self._users and i.lower() not in self._groups]
         for chunk in chunks(unknown, 1000):
             # A read despite the POST: safe to send again when its answer is lost.
             response = self.client.post("/directoryObjects/getByIds", json={"ids": chunk, "types": ["user", "group"]},
@@ -410,7 +412,7 @@ class Directory:
                     self.add_users([obj])
         missing = []
         for ref in ids:
-            obj = self._users.get(ref) or self._groups.get(ref)
+            obj = self._users.get(ref.lower()) or self._groups.get(ref.lower())  # Graph's ids are lower case
             if obj is None:
                 missing.append(ref)
             else:

@@ -742,9 +742,18 @@ class UserEngine(object):
                         plan.fail(_with_context(answer, "read the manager of user %s" % plan.key))
                 continue
             for user in answer:
-                managers[user["id"]] = user.get("manager")
+                managers[user["id"].lower()] = user.get("manager")
+        # A user the filtered list did not return yet (replication lag after a read by key) is not a user
+        # without a manager: its manager is read on its own.
+        unseen = [p for p in plans if not p.failed and p.current["id"].lower() not in managers]
+        urls = ["/users/%s/manager?$select=id,userPrincipalName" % p.current["id"] for p in unseen]
+        for plan, result in zip(unseen, get_each(self.client, urls) if urls else []):
+            if result.ok:
+                managers[plan.current["id"].lower()] = result.body
+            elif result.status != 404:  # 404: no manager
+                plan.fail(_with_context(result.error, "read the manager of user %s" % plan.key))
         for plan in plans:
-            manager = managers.get(plan.current["id"])
+            manager = managers.get(plan.current["id"].lower())
             if manager:  # Graph leaves the property out for a user without a manager
                 plan.manager_id = manager.get("id")
                 plan.manager_name = manager.get("userPrincipalName") or plan.manager_id

@@ -255,6 +255,26 @@ def test_stages_are_computed_once_from_a_valid_spec(tmp_path):
     assert "cannot read" in tenant_stages(None, argument_spec(), str(tmp_path / "missing.json"))["problems"][0]
 
 
+def test_stages_carry_values_as_a_module_would_see_them():
+    # Ansible converts these for a module (a name to a list of one, a number to text); the stages pass the
+    # checked values on, so the licence stage never splits "SPE_E5" into letters, nor a planned-name check
+    # meets a number where it lowers names.
+    spec = {"users": [{"user_principal_name": "a@contoso.com", "display_name": "A", "licenses": "SPE_E5", "employee_id": 12345}],
+            "groups": [{"unique_name": "g1", "display_name": 2024, "members": {"add": "a@contoso.com"}}]}
+    stages = tenant_stages(spec, argument_spec())
+    assert stages["problems"] == []
+    assert stages["licenses"] == [{"user": "a@contoso.com", "licenses": {"set": ["SPE_E5"]}}]
+    assert stages["users"][0]["employee_id"] == "12345"
+    assert stages["memberships"] == [{"unique_name": "g1", "display_name": "2024", "members": {"add": ["a@contoso.com"]}}]
+    assert tenant_unplanned(stages, "memberships", ["2024"])["items"] == []
+
+
+def test_a_vaulted_spec_file_is_refused_with_the_way_to_give_it(tmp_path):
+    (tmp_path / "spec.yml").write_text("$ANSIBLE_VAULT;1.1;AES256\n6162636465\n")
+    [problem] = tenant_stages(None, argument_spec(), str(tmp_path / "spec.yml"))["problems"]
+    assert "vault" in problem and "-e @" in problem
+
+
 def test_main_leaves_m365_tenant_to_the_roles_own_check():
     """Ansible deep-copies every option an entry point lists: main lists the role's options only."""
     specs = yaml.safe_load((ROOT / "roles" / "m365_tenant" / "meta" / "argument_specs.yml").read_text())

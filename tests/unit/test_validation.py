@@ -130,3 +130,24 @@ def test_processing_state_without_a_rule_is_refused_on_create():
         GroupManager._create_body(dict(display_name="g", membership_rule_processing_state="Paused"), None)
     # On an existing dynamic group, pausing alone is fine (validate_spec lets it through).
     validate_spec(dict(display_name="g", membership_rule_processing_state="Paused"))
+
+
+def test_an_object_id_in_upper_case_finds_the_object_graph_names_in_lower_case():
+    user_id, group_id = "abcdef11-2222-3333-4444-555555555555", "abcdef11-2222-3333-4444-666666666666"
+
+    class GetByIds(object):
+        def __init__(self):
+            self.calls = 0
+
+        def post(self, path, json=None, idempotent=None):
+            self.calls += 1
+            wanted = set(i.lower() for i in json["ids"])  # Graph matches ids without regard to case
+            known = [{"id": user_id, "@odata.type": "#microsoft.graph.user", "userPrincipalName": "a@contoso.com"},
+                     {"id": group_id, "@odata.type": "#microsoft.graph.group", "displayName": "G"}]
+            return {"value": [obj for obj in known if obj["id"] in wanted]}
+
+    client = GetByIds()
+    directory = Directory(client=client)
+    found = directory.principals([user_id.upper(), group_id.upper()])
+    assert [obj["id"] for obj in found.values()] == [user_id, group_id]
+    assert directory.user(user_id.upper())["id"] == user_id and client.calls == 1
