@@ -582,10 +582,9 @@ def _check_option(path, value, spec, problems, item=""):
     except (TypeError, ValueError) as error:
         problems.append("%s: %s is not of type %s: %s" % (where, _short(value), wanted, error))
         return value
-    if wanted in ("str", "list", "dict", "bool", "int") and converted is not value:
-        # As a module would see it (a number given for a name becomes text, "SPE_E3" a list of one):
-        # the stages pass the checked value on, so they never meet what Ansible would have converted.
-        value = converted
+    # Carried on as a module would see it (a number given for a name becomes text, "SPE_E3" a list of one),
+    # so the stages never meet a value Ansible would have converted.
+    value = converted
     choices = spec.get("choices")
     if choices:
         for one in (value if isinstance(value, list) else [value]):

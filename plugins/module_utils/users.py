@@ -117,7 +117,8 @@ LEAVE_DATE_SELECT = USER_SELECT + [LEAVE_DATE_PROPERTY]
 DELETED_SELECT = USER_SELECT + ["deletedDateTime"]
 MEMBERSHIP_SELECT = "id,displayName,uniqueName,groupTypes,mailEnabled,securityEnabled"
 # A user's manager read with the user (docs/graph-rules.md "A user's manager, expanded on a filtered list").
-MANAGER_EXPAND = "manager($select=id,userPrincipalName)"
+MANAGER_SELECT = "id,userPrincipalName"  # what the plan shows of a manager
+MANAGER_EXPAND = "manager($select=%s)" % MANAGER_SELECT
 
 # Up to this many keys are read by key in one $batch; more means one list read.
 KEYED_READ_LIMIT = 20
@@ -746,7 +747,7 @@ class UserEngine(object):
         # A user the filtered list did not return yet (replication lag after a read by key) is not a user
         # without a manager: its manager is read on its own.
         unseen = [p for p in plans if not p.failed and p.current["id"].lower() not in managers]
-        urls = ["/users/%s/manager?$select=id,userPrincipalName" % p.current["id"] for p in unseen]
+        urls = ["/users/%s/manager?$select=%s" % (p.current["id"], MANAGER_SELECT) for p in unseen]
         for plan, result in zip(unseen, get_each(self.client, urls) if urls else []):
             if result.ok:
                 managers[plan.current["id"].lower()] = result.body
